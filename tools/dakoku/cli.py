@@ -1,0 +1,144 @@
+"""The ``dakoku`` command line.
+
+``dakoku micropython …``  run the real MicroPython with the terminal code importable
+``dakoku sim``            run the simulator (today: the end-to-end demonstration that exists)
+``dakoku bench NAME``     run a benchmark and print its figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+_MPY_USAGE = """\
+usage: dakoku micropython [--timeout SECONDS] [--scratch DIR] [--fuel N] [--stats] [--]
+                          [MicroPython arguments: -X heapsize=64K | -c CODE | -m MOD | FILE …]
+
+Runs MicroPython 1.27 (WASI build, under wasmtime) with firmware/, protocol/ and hardware/
+importable (mounted read-only at /repo). The guest's working directory '/' is a scratch
+directory: a fresh temporary one unless --scratch names one to keep. Exits with the guest's
+exit status; 124 when --timeout stops it, 125 when it traps (for example out of --fuel).
+
+  --timeout SECONDS  stop the guest after this many seconds of wall time
+  --scratch DIR      host directory the guest sees as '/' (created if missing)
+  --fuel N           wasmtime fuel budget (deterministic instruction-ish units)
+  --stats            print fuel used and exit status to stderr at the end
+"""
+
+
+def _micropython(args: list[str]) -> int:
+    from dakoku.micropython import (
+        MicroPythonUnavailable,
+        repo_root,
+        shared_interpreter,
+        translate_argv,
+    )
+
+    timeout = scratch = fuel = None
+    stats = False
+    i = 0
+    try:
+        while i < len(args):
+            arg = args[i]
+            if arg in ("-h", "--help"):
+                sys.stdout.write(_MPY_USAGE)
+                return 0
+            if arg == "--":
+                i += 1
+                break
+            if arg == "--timeout":
+                timeout = float(args[i + 1])
+                if timeout <= 0:
+                    raise ValueError("--timeout must be positive")
+                i += 2
+            elif arg == "--scratch":
+                scratch = Path(args[i + 1]).resolve()
+                i += 2
+            elif arg == "--fuel":
+                fuel = int(args[i + 1])
+                if fuel <= 0:
+                    raise ValueError("--fuel must be positive")
+                i += 2
+            elif arg == "--stats":
+                stats = True
+                i += 1
+            else:
+                break
+    except (IndexError, ValueError) as exc:
+        detail = str(exc) if isinstance(exc, ValueError) else f"{args[i]} needs a value"
+        sys.stderr.write(f"dakoku micropython: {detail}\n\n{_MPY_USAGE}")
+        return 2
+
+    try:
+        interp = shared_interpreter()
+    except MicroPythonUnavailable as exc:
+        sys.stderr.write(f"dakoku micropython: {exc}\n")
+        return 2
+    cmd = translate_argv(args[i:], Path.cwd(), repo_root())
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+
+    def forward(stream):
+        def write(chunk: bytes) -> None:
+            stream.buffer.write(chunk)
+            stream.flush()
+
+        return write
+
+    result = interp.run(
+        cmd.guest_argv,
+        mounts=cmd.mounts,
+        scratch=scratch,
+        timeout_s=timeout,
+        fuel=fuel,
+        on_stdout=forward(sys.stdout),
+        on_stderr=forward(sys.stderr),
+        inherit_stdin=cmd.interactive,
+    )
+    if result.trap:
+        sys.stderr.write(f"dakoku micropython: {result.trap}\n")
+    if stats:
+        sys.stderr.write(
+            f"dakoku micropython: exit status {result.exit_status}, fuel used {result.fuel_used}\n"
+        )
+    return result.exit_status
+
+
+def _sim(argv: list[str]) -> int:
+    from dakoku.sim import main as sim_main
+
+    return sim_main(argv)
+
+
+def _bench(argv: list[str]) -> int:
+    from dakoku.bench import main as bench_main
+
+    return bench_main(argv)
+
+
+COMMANDS = {
+    "micropython": (_micropython, "run the real MicroPython with the terminal code importable"),
+    "sim": (_sim, "run the simulator on its embedded defaults"),
+    "bench": (_bench, "run benchmarks and print their figures"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser = argparse.ArgumentParser(prog="dakoku", description=__doc__.split("\n\n")[0])
+        parser.print_help()
+        sys.stdout.write("\ncommands:\n")
+        for name, (_, summary) in COMMANDS.items():
+            sys.stdout.write(f"  {name:<12} {summary}\n")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        sys.stderr.write(f"dakoku: unknown command {name!r}; try 'dakoku --help'\n")
+        return 2
+    return COMMANDS[name][0](rest)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
