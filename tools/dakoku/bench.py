@@ -42,8 +42,99 @@ def bench_micropython() -> dict:
     }
 
 
+_GUEST_MOUNT_HEAP = """
+import gc
+from firmware.journal import Journal
+from simulator.norflash import SimulatedNorFlash
+flash = SimulatedNorFlash(sector_size=4096, sector_count=1024, path="journal.img")
+gc.collect()
+before = gc.mem_alloc()
+journal = Journal.mount(flash)
+gc.collect()  # heap retained by the mounted journal (transient garbage collected)
+after = gc.mem_alloc()
+print(after - before, journal.unsent_count, flash.reads)
+"""
+
+
+def bench_journal() -> dict:
+    """The flash journal: capacity, write cost, wear, mount cost, heap, power-cut sweep."""
+    from dakoku.micropython import shared_interpreter
+    from firmware.journal import FULL, Journal
+    from simulator.norflash import SimulatedNorFlash
+    from simulator.powercut import Workload, make_punch, sweep
+
+    sectors, sector_size = 1024, 4096  # a 4 MiB partition
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        image = Path(scratch) / "journal.img"
+        flash = SimulatedNorFlash(sector_size, sectors)
+        journal = Journal.mount(flash)
+        journal.prepare()
+        appended = 0
+        while journal.append(make_punch(appended)) != FULL:
+            appended += 1
+        out["capacity_punches_per_mib"] = round(appended / (flash.size / 2**20))
+        out["capacity_punches_4mib"] = appended
+        flash.reset_counters()
+        Journal.mount(flash)
+        out["mount_flash_reads"] = flash.reads
+        out["mount_sectors"] = sectors
+        # The same full journal, mounted by the real MicroPython from a file-backed flash.
+        image.write_bytes(bytes(flash._mem))
+        t0 = time.perf_counter()
+        res = shared_interpreter().run(
+            ["-X", "heapsize=1M", "-c", _GUEST_MOUNT_HEAP], scratch=Path(scratch), timeout_s=300
+        )
+        if not res.ok:
+            raise RuntimeError("guest mount failed: " + res.stderr.decode(errors="replace"))
+        heap, unsent, _reads = (int(v) for v in res.stdout.split())
+        out["heap_bytes_mounted_micropython"] = heap
+        out["mount_seconds_micropython"] = round(time.perf_counter() - t0, 2)
+        out["mount_unsent_micropython"] = unsent
+
+    # Steady state: append, acknowledge in batches of 100 (as the uplink does), 20 wraps of a
+    # 64-sector ring; every byte programmed and every erase counted.
+    flash = SimulatedNorFlash(sector_size, 64)
+    journal = Journal.mount(flash)
+    total = 20 * journal.capacity
+    for i in range(total):
+        if journal.append(make_punch(i)) == FULL:
+            raise RuntimeError("steady-state workload reached FULL")
+        if i % 100 == 99:
+            journal.mark_delivered_up_to(journal.next_seq - 1)
+        if i % 50 == 0:
+            journal.prepare()
+    out["flash_bytes_programmed_per_punch"] = round(flash.bytes_programmed / total, 2)
+    out["flash_programs_per_punch"] = round(flash.programs / total, 3)
+    out["erases_per_1000_punches"] = round(flash.erases * 1000 / total, 2)
+    counts = flash.erase_counts
+    out["max_over_mean_sector_erases"] = round(max(counts) / (sum(counts) / len(counts)), 4)
+    out["wraps"] = round(total / journal.capacity, 1)
+
+    # Power cut at every program and erase step of a workload, under 20 fault seeds.
+    t0 = time.perf_counter()
+    points = lost = duplicated = corrupt = wrong = refused = 0
+    for seed in range(1, 21):
+        r = sweep(Workload(rounds=12, burst=17), sector_size=512, sector_count=4, seed=seed * 7919)
+        points += r.cut_points
+        lost += r.lost
+        duplicated += r.duplicated
+        corrupt += r.corrupt_accepted
+        wrong += r.wrong_delivered
+        refused += r.refused_append
+    out["power_cut_points"] = points
+    out["lost"] = lost
+    out["duplicated"] = duplicated
+    out["corrupt_accepted"] = corrupt
+    out["false_delivered"] = wrong
+    out["refused_after_recovery"] = refused
+    out["sweep_seconds"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
+    "journal": bench_journal,
 }
 
 
