@@ -152,6 +152,12 @@ class Journal:
         raw_pending = 0
         tail_first = -1
         tail = -1
+
+        def account(s, first):
+            # A ring sector whose header and bitmaps are in ``hdr``: count it.
+            nonlocal raw_pending, newest, newest_first, tail, tail_first
+            account(s, first)
+
         for s in range(n):
             self.flash.readinto(s * self.sector_size, hdr)
             if _is_blank(hdr, 0, _CORE):
@@ -162,12 +168,7 @@ class Journal:
                     foreign = True
                 suspect.append(s)
                 continue
-            pending = self._pending(hdr, 0, self.slots)
-            raw_pending += pending
-            if first > newest_first:
-                newest, newest_first = s, first
-            if pending and (tail < 0 or first < tail_first):
-                tail, tail_first = s, first
+            account(s, first)
         if newest < 0 and foreign:
             raise ForeignPartition(
                 "the partition holds something other than a dakoku journal; "
@@ -179,12 +180,7 @@ class Journal:
             if first < 0:
                 continue  # nothing recoverable: a free sector, erased before reuse
             self.flash.readinto(s * self.sector_size, hdr)
-            pending = self._pending(hdr, 0, self.slots)
-            raw_pending += pending
-            if first > newest_first:
-                newest, newest_first = s, first
-            if pending and (tail < 0 or first < tail_first):
-                tail, tail_first = s, first
+            account(s, first)
         if newest < 0:
             return  # empty journal: the first append opens sector 0
         used = self._find_head_slot(newest)
