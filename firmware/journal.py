@@ -156,7 +156,12 @@ class Journal:
         def account(s, first):
             # A ring sector whose header and bitmaps are in ``hdr``: count it.
             nonlocal raw_pending, newest, newest_first, tail, tail_first
-            account(s, first)
+            pending = self._pending(hdr, 0, self.slots)
+            raw_pending += pending
+            if first > newest_first:
+                newest, newest_first = s, first
+            if pending and (tail < 0 or first < tail_first):
+                tail, tail_first = s, first
 
         for s in range(n):
             self.flash.readinto(s * self.sector_size, hdr)
