@@ -1,0 +1,815 @@
+"""The terminal's side of the upload protocol, sans-IO (MicroPython).
+
+docs/PROTOCOL.md, PRT-CLI-*. The client never touches a socket or a clock: the caller passes
+``now_ms`` (a monotonic millisecond count) to every call, sends the bytes of a :class:`Send`
+over whatever link the board has, feeds back what arrives, and reports link failures. Each
+finished exchange gives an :class:`Outcome`: which punches are now delivered (only after a
+valid, signed acknowledgement), what to log and show, and when to try again.
+
+The caller's ``source`` (the terminal's journal and state) provides::
+
+    unsent(limit)      -> unsent punches, oldest first (firmware.journal.Journal.unsent)
+    read(seq)          -> a stored punch or None            (Journal.read; for resend commands)
+    journal_status()   -> {"next_seq", "unsent", "capacity"} (Journal.status)
+    clock_state()      -> {"synced", "time", "boot", "up"}  (see messages.clock_state)
+    log_events(after, limit) -> coded events with "n" > after, oldest first (optional)
+
+Typical loop::
+
+    action = client.next_action(now, source)
+    if isinstance(action, Send): write action.data; then feed bytes with client.receive(now, b)
+    until it returns an Outcome; on EOF client.closed(now); on a deadline client.timed_out(now);
+    on a link error client.failed(now, NO_ROUTE, "dns").
+"""
+
+import hashlib
+
+from micropython import const
+
+from protocol import messages, sign
+from protocol.codes import (
+    MAINTENANCE,
+    MALFORMED,
+    RATE_LIMITED,
+    STALE_TIME,
+    TEXT,
+    TOO_LARGE,
+    ProtocolError,
+)
+from protocol.http import HttpError, ResponseParser, encode_request
+
+# Error classes of MNG-04 (PRT-CLI-9), plus replies that could not be trusted.
+NO_LINK = "no_link"  # not connected to any network: nothing was sent
+NO_ROUTE = "no_route"  # a local network, but no route or name resolution to the service
+TIMEOUT = "timeout"  # no complete answer in time (congestion, a slow or silent server)
+HTTP_STATUS = "http"  # the service (or a proxy) answered an HTTP error without our code
+SERVER_CODE = "res"  # the service answered with a numeric code: logged as [res=N]
+BAD_REPLY = "bad_reply"  # an answer that is garbage, truncated, oversized, unsigned or forged
+
+# Display modes (PRT-CLI-10).
+MODE_UNKNOWN = "unknown"
+MODE_ONLINE = "online"
+MODE_OFFLINE = "offline"
+MODE_MAINTENANCE = "maintenance"
+MODE_REFUSED = "refused"  # the service answers but refuses this terminal (codes 1-6)
+
+HELLO = "hello"
+PUNCHES = "punches"
+HEARTBEAT = "heartbeat"
+ROSTER = "roster"
+LOG = "log"
+
+_STALE_RETRIES = const(2)
+_POISON_STRIKES = const(2)
+
+
+class Settings:
+    """Client tunables; the service's hello answer may lower the batch and body limits."""
+
+    def __init__(
+        self,
+        batch=100,
+        body=16384,
+        timeout_ms=15000,
+        backoff_min_ms=5000,
+        backoff_cap_ms=300000,
+        maintenance_jitter_ms=120000,
+        max_retry_after_s=86400,
+        heartbeat_s=300,
+        reply_limit=65536,
+        log_batch=50,
+    ):
+        self.batch = batch
+        self.body = body
+        self.timeout_ms = timeout_ms
+        self.backoff_min_ms = backoff_min_ms
+        self.backoff_cap_ms = backoff_cap_ms
+        self.maintenance_jitter_ms = maintenance_jitter_ms
+        self.max_retry_after_s = max_retry_after_s
+        self.heartbeat_s = heartbeat_s
+        self.reply_limit = reply_limit
+        self.log_batch = log_batch
+
+
+class Identity:
+    def __init__(self, tenant, terminal, secret, firmware="0.0.0", board="", host="dakoku"):
+        self.tenant = tenant
+        self.terminal = terminal
+        self.secret = secret
+        self.firmware = firmware
+        self.board = board
+        self.host = host
+
+
+class Send:
+    """Send ``data``; an answer must be complete by ``deadline_ms``."""
+
+    def __init__(self, kind, data, deadline_ms, seqs=()):
+        self.kind = kind
+        self.data = data
+        self.deadline_ms = deadline_ms
+        self.seqs = seqs
+
+    def __repr__(self):
+        return "<Send %s %d bytes, %d punches>" % (self.kind, len(self.data), len(self.seqs))
+
+
+class Wait:
+    """Nothing to send before ``until_ms`` (None: until the caller has something new)."""
+
+    def __init__(self, until_ms):
+        self.until_ms = until_ms
+
+    def __repr__(self):
+        return "<Wait until %s>" % self.until_ms
+
+
+class Outcome:
+    """What one exchange (or failure to have one) means for the terminal."""
+
+    def __init__(self, kind, ok):
+        self.kind = kind
+        self.ok = ok
+        self.status = 0  # HTTP status when there was one
+        self.code = None  # the service's numeric code ([res=N]) when there was one
+        self.error = None  # an error class (NO_LINK, …) when not ok
+        self.log = ""  # one line for the event log
+        self.delivered = []  # sequence numbers acknowledged by a valid signed answer
+        self.results = {}  # seq -> per-punch result code
+        self.set_aside = []  # (seq, reason): poison punches taken out of the queue
+        self.retry_at = 0  # when the client will try again (ms)
+        self.mode = MODE_UNKNOWN
+        self.maintenance = None  # current window {"start", "end", "notice"} (service time)
+        self.windows = []  # announced windows (MNT-01)
+        self.server_time = None  # service time in seconds, from a signed answer
+        self.commands = []  # commands for the caller: report each with Client.report()
+        self.config = None  # {"version", "values"} when the service sent one
+        self.roster = None  # one roster page to apply
+        self.min_offline_fw = None
+        self.held = None  # highest sequence number the service holds
+
+    def __repr__(self):
+        return "<Outcome %s ok=%s %s delivered=%d mode=%s>" % (
+            self.kind,
+            self.ok,
+            self.log,
+            len(self.delivered),
+            self.mode,
+        )
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in text.split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def firmware_allowed(firmware, minimum):
+    """True if ``firmware`` is at least ``minimum`` (dotted numbers; MNT-08)."""
+    if not minimum:
+        return True
+    return _version_tuple(firmware) >= _version_tuple(minimum)
+
+
+class Client:
+    def __init__(self, identity, settings=None, boot_id=0, entropy=b""):
+        self.identity = identity
+        self.settings = settings or Settings()
+        self.boot_id = boot_id
+        self.batch_limit = self.settings.batch
+        self.body_limit = self.settings.body
+        self.heartbeat_ms = self.settings.heartbeat_s * 1000
+        seed = "%s/%s/%d/" % (identity.tenant, identity.terminal, boot_id)
+        self._seed = seed.encode() + bytes(entropy)
+        self._draws = 0
+        self._nonce_salt = self._random16()
+        self._counter = 0
+        self.mode = MODE_UNKNOWN
+        self.time_offset = None  # service seconds minus now_ms // 1000, once known
+        self.config_version = 0
+        self.roster_version = 0
+        self.server_roster = 0
+        self.min_offline_fw = ""
+        self.maintenance = None
+        self.windows = []
+        self._need_hello = True
+        self._next_try = 0
+        self._failures = 0
+        self._stale = 0
+        self._heartbeat_at = 0
+        self._flight = None
+        self._aside = []
+        self._suspect = 0
+        self._strikes = 0
+        self._resend = []  # resend commands in progress
+        self._results = []
+        self._roster_cursor = None
+        self._log_after = -1  # >= 0 while an event-log upload is requested
+        self._log_command = None
+
+    # ------------------------------------------------------------------------------ inputs
+
+    def start(self, now_ms, clock_epoch=None, config_version=0, roster_version=0):
+        """At boot: the terminal's own clock (if valid) and what it holds. Hello comes first."""
+        if clock_epoch is not None:
+            self.time_offset = clock_epoch - now_ms // 1000
+        self.config_version = config_version
+        self.roster_version = roster_version
+        self._need_hello = True
+        self._next_try = now_ms
+
+    def link_up(self, now_ms):
+        """The link is back (PRT-CLI-1): say hello again, soon but with a little jitter."""
+        self._need_hello = True
+        if self._flight is None:
+            soonest = now_ms + self._jitter(self.settings.backoff_min_ms)
+            if self.maintenance is None and self._next_try > soonest:
+                self._next_try = soonest
+
+    def link_down(self, now_ms):
+        """The link is gone: an exchange in flight fails as NO_LINK."""
+        self.mode = MODE_OFFLINE
+        if self._flight is not None:
+            return self.failed(now_ms, NO_LINK, "link lost")
+        return None
+
+    def report(self, command_id, status, detail=""):
+        """Result of a command the caller executed; sent with the next heartbeat."""
+        self._results.append({"id": command_id, "status": status, "detail": detail[:200]})
+
+    def roster_applied(self, version):
+        self.roster_version = version
+
+    def config_applied(self, version):
+        self.config_version = version
+
+    def upload_now(self, now_ms):
+        if self._flight is None and self.maintenance is None and self._failures == 0:
+            self._next_try = now_ms
+
+    @property
+    def busy(self):
+        return self._flight is not None
+
+    # ----------------------------------------------------------------------- scheduling
+
+    def next_action(self, now_ms, source):
+        """The request to send now, or when to ask again (one request in flight, PRT-CLI-2)."""
+        if self._flight is not None:
+            return Wait(self._flight["deadline"])
+        if now_ms < self._next_try:
+            return Wait(self._next_try)
+        if self.maintenance is not None:
+            self.maintenance = None  # the announced end (plus jitter) has come: try again
+            self._need_hello = True
+        if self._need_hello:
+            return self._hello(now_ms, source)
+        if self._results and not self._resend:
+            return self._heartbeat(now_ms, source)
+        if self._resend:
+            send = self._resend_batch(now_ms, source)
+            if send is not None:
+                return send
+        send = self._punch_batch(now_ms, source)
+        if send is not None:
+            return send
+        if self.server_roster > self.roster_version or self._roster_cursor is not None:
+            return self._roster(now_ms)
+        if self._log_after >= 0 and hasattr(source, "log_events"):
+            send = self._log(now_ms, source)
+            if send is not None:
+                return send
+        if now_ms >= self._heartbeat_at:
+            return self._heartbeat(now_ms, source)
+        return Wait(self._heartbeat_at)
+
+    def _send(self, now_ms, kind, method, target, body, seqs=()):
+        self._counter += 1
+        nonce = "%04x%04x%08x" % (self.boot_id & 0xFFFF, self._nonce_salt, self._counter)
+        clock = self.service_time(now_ms)
+        ident = self.identity
+        message = sign.request_string(
+            method, target, ident.tenant, ident.terminal, clock, nonce, body
+        )
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Dakoku-Tenant", ident.tenant),
+            ("Dakoku-Terminal", ident.terminal),
+            ("Dakoku-Time", str(clock)),
+            ("Dakoku-Nonce", nonce),
+            ("Dakoku-Signature", sign.sign(ident.secret, message)),
+        ]
+        data = encode_request(method, target, ident.host, headers, body)
+        deadline = now_ms + self.settings.timeout_ms
+        self._flight = {
+            "kind": kind,
+            "nonce": nonce,
+            "seqs": seqs,
+            "deadline": deadline,
+            "parser": ResponseParser(method, max_body=self.settings.reply_limit),
+        }
+        return Send(kind, data, deadline, seqs)
+
+    def service_time(self, now_ms):
+        """Best estimate of the service's clock in seconds (0 when nothing is known)."""
+        if self.time_offset is None:
+            return 0
+        return now_ms // 1000 + self.time_offset
+
+    def _terminal_state(self, source):
+        return (
+            messages.journal_state(source.journal_status()),
+            source.clock_state(),
+        )
+
+    def _hello(self, now_ms, source):
+        journal, clock = self._terminal_state(source)
+        body = messages.dumps(
+            {
+                "fw": self.identity.firmware,
+                "board": self.identity.board,
+                "cfg": self.config_version,
+                "roster": self.roster_version,
+                "journal": journal,
+                "clock": clock,
+            }
+        )
+        return self._send(now_ms, HELLO, "POST", "/v1/hello", body)
+
+    def _heartbeat(self, now_ms, source):
+        journal, clock = self._terminal_state(source)
+        body = {"journal": journal, "clock": clock}
+        results = self._results[:50]
+        if results:
+            body["results"] = results
+        send = self._send(now_ms, HEARTBEAT, "POST", "/v1/heartbeat", messages.dumps(body))
+        self._flight["results"] = len(results)
+        return send
+
+    def _fits(self, parts, size, piece):
+        return len(parts) < self.batch_limit and size + len(piece) + 1 <= self.body_limit
+
+    def _punch_batch(self, now_ms, source):
+        parts = []
+        seqs = []
+        size = 16
+        for punch in source.unsent(self.batch_limit + len(self._aside)):
+            if punch.seq in self._aside:
+                continue
+            piece = messages.encode_punch(punch)
+            if not self._fits(parts, size, piece):
+                break
+            parts.append(piece)
+            seqs.append(punch.seq)
+            size += len(piece) + 1
+        if not parts:
+            return None
+        body = ('{"punches":[' + ",".join(parts) + "]}").encode()
+        return self._send(now_ms, PUNCHES, "POST", "/v1/punches", body, tuple(seqs))
+
+    def _resend_batch(self, now_ms, source):
+        """Re-upload a range the service asked for (a ``resend`` command, PRT-CMD-3)."""
+        while self._resend:
+            entry = self._resend[0]  # [command id, next seq, last seq, missing so far]
+            status = source.journal_status()
+            last = status["next_seq"] - 1
+            oldest = last - status["capacity"]  # anything older has surely been overwritten
+            if entry[2] > last:
+                entry[3] += entry[2] - max(last, entry[1] - 1)
+                entry[2] = last
+            if entry[1] <= oldest:
+                entry[3] += min(oldest, entry[2]) - entry[1] + 1
+                entry[1] = oldest + 1
+            parts = []
+            seqs = []
+            size = 16
+            missing = 0
+            seq = entry[1]
+            while seq <= entry[2]:
+                punch = source.read(seq)
+                if punch is None:
+                    missing += 1  # no longer held (overwritten after delivery, or unreadable)
+                else:
+                    piece = messages.encode_punch(punch)
+                    if not self._fits(parts, size, piece):
+                        break
+                    parts.append(piece)
+                    seqs.append(seq)
+                    size += len(piece) + 1
+                seq += 1
+            if parts:
+                body = ('{"punches":[' + ",".join(parts) + "]}").encode()
+                send = self._send(now_ms, PUNCHES, "POST", "/v1/punches", body, tuple(seqs))
+                self._flight["resend"] = (seq, missing)
+                return send
+            entry[3] += missing
+            self._resend_done()
+        return None
+
+    def _resend_done(self):
+        entry = self._resend.pop(0)
+        if entry[3]:
+            self.report(entry[0], "failed", "%d punches no longer held" % entry[3])
+        else:
+            self.report(entry[0], "ok", "")
+
+    def _roster(self, now_ms):
+        target = "/v1/roster?since=%d" % self.roster_version
+        if self._roster_cursor is not None:
+            target += "&after=" + quote(self._roster_cursor)
+        return self._send(now_ms, ROSTER, "GET", target, b"")
+
+    def _log(self, now_ms, source):
+        events = list(source.log_events(self._log_after, self.settings.log_batch))
+        if not events:
+            self._log_after = -1
+            if self._log_command is not None:
+                self.report(self._log_command, "ok", "")
+                self._log_command = None
+            return None
+        body = messages.dumps({"events": events})
+        return self._send(now_ms, LOG, "POST", "/v1/log", body)
+
+    # -------------------------------------------------------------------------- answers
+
+    def receive(self, now_ms, data):
+        """Bytes of the answer; an :class:`Outcome` once it is complete (else None)."""
+        flight = self._flight
+        if flight is None:
+            return None
+        if now_ms > flight["deadline"]:
+            return self.timed_out(now_ms)
+        try:
+            reply = flight["parser"].feed(data)
+        except HttpError as e:
+            return self._fail(now_ms, BAD_REPLY, "unreadable reply: %s" % e)
+        if reply is None:
+            return None
+        return self._answer(now_ms, reply)
+
+    def closed(self, now_ms):
+        """The service closed the connection."""
+        flight = self._flight
+        if flight is None:
+            return None
+        try:
+            reply = flight["parser"].eof()
+        except HttpError as e:
+            if flight["parser"].received == 0:
+                return self._fail(now_ms, NO_ROUTE, "connection closed without a reply")
+            return self._fail(now_ms, BAD_REPLY, "unreadable reply: %s" % e)
+        return self._answer(now_ms, reply)
+
+    def timed_out(self, now_ms):
+        if self._flight is None:
+            return None
+        return self._fail(now_ms, TIMEOUT, "no complete reply in %d s" % self._timeout_s())
+
+    def failed(self, now_ms, error_class, detail=""):
+        """The link failed before an answer (NO_LINK, NO_ROUTE, TIMEOUT, …)."""
+        if self._flight is None:
+            self._flight = {"kind": "", "seqs": (), "nonce": ""}
+        return self._fail(now_ms, error_class, detail or error_class)
+
+    def _timeout_s(self):
+        return self.settings.timeout_ms // 1000
+
+    def _outcome(self, ok):
+        flight = self._flight
+        self._flight = None
+        out = Outcome(flight["kind"], ok)
+        return out, flight
+
+    def _fail(self, now_ms, error_class, text, status=0, code=None, retry_after=None):
+        out, flight = self._outcome(False)
+        out.error = error_class
+        out.status = status
+        out.code = code
+        if error_class in (NO_LINK, NO_ROUTE, TIMEOUT, BAD_REPLY):
+            self.mode = MODE_OFFLINE
+            self._need_hello = True  # PRT-CLI-1: hello again once the service answers
+        self._failures += 1
+        wait = self._backoff()
+        if retry_after is not None:
+            wait = self._after(retry_after)
+        self._next_try = now_ms + wait
+        out.retry_at = self._next_try
+        out.mode = self.mode
+        out.log = "%s failed: %s" % (flight["kind"] or "request", text)
+        return out
+
+    def _backoff(self):
+        """Minimum, doubling, capped, plus up to half again of random jitter (PRT-CLI-4)."""
+        s = self.settings
+        delay = s.backoff_min_ms
+        n = 1
+        while n < self._failures and delay < s.backoff_cap_ms:
+            delay *= 2
+            n += 1
+        if delay > s.backoff_cap_ms:
+            delay = s.backoff_cap_ms
+        return delay + self._jitter(delay // 2)
+
+    def _after(self, seconds):
+        """A Retry-After (always honoured, PRT-CLI-5) plus up to 10 % jitter, bounded."""
+        if seconds > self.settings.max_retry_after_s:
+            seconds = self.settings.max_retry_after_s
+        ms = seconds * 1000
+        return ms + self._jitter(ms // 10 + 1000)
+
+    def _answer(self, now_ms, reply):
+        flight = self._flight
+        status = reply.status
+        signed = self._signed(reply, flight["nonce"])
+        if status == 200:
+            if not signed:
+                return self._fail(now_ms, BAD_REPLY, "answer without a valid signature", status)
+            try:
+                return self._accept(now_ms, reply)
+            except ProtocolError as e:
+                return self._fail(now_ms, BAD_REPLY, "invalid answer: %s" % e, status)
+        return self._refusal(now_ms, reply, signed)
+
+    def _signed(self, reply, nonce):
+        header = reply.header("dakoku-signature")
+        if header is None:
+            return False
+        message = sign.response_string(reply.status, nonce, reply.body)
+        return sign.verify(self.identity.secret, message, header)
+
+    def _learn_time(self, now_ms, server_time, out):
+        self.time_offset = server_time - now_ms // 1000
+        out.server_time = server_time
+
+    def _online(self, now_ms, out):
+        self.mode = MODE_ONLINE if self.maintenance is None else MODE_MAINTENANCE
+        self._failures = 0
+        self._stale = 0
+        out.mode = self.mode
+        out.retry_at = self._next_try = now_ms
+
+    def _accept(self, now_ms, reply):
+        kind = self._flight["kind"]
+        if kind == HELLO:
+            info = messages.decode_hello_reply(reply.body)
+        elif kind == PUNCHES:
+            info = messages.decode_batch_reply(reply.body, self._flight["seqs"])
+        elif kind == HEARTBEAT:
+            info = messages.decode_heartbeat_reply(reply.body)
+        elif kind == ROSTER:
+            info = messages.decode_roster_reply(reply.body)
+        else:
+            info = messages.decode_log_reply(reply.body)
+        out, flight = self._outcome(True)
+        self._learn_time(now_ms, info["time"], out)
+        out.status = 200
+        self._online(now_ms, out)
+        if kind == HELLO:
+            self._hello_reply(now_ms, info, out)
+        elif kind == PUNCHES:
+            self._batch_reply(info, flight, out)
+        elif kind == HEARTBEAT:
+            self._heartbeat_reply(now_ms, info, flight, out)
+        elif kind == ROSTER:
+            self._roster_reply(info, out)
+        else:
+            self._log_after = info["high"]
+            out.log = "event log uploaded up to %d" % info["high"]
+        return out
+
+    def _apply_maintenance(self, now_ms, current, windows, out):
+        self.windows = windows
+        out.windows = windows
+        if current is not None:
+            self._maintenance_until(now_ms, current, None)
+            out.maintenance = current
+            out.mode = self.mode
+            out.retry_at = self._next_try
+
+    def _maintenance_until(self, now_ms, window, retry_after):
+        """No uploads until the window's end plus jitter (PRT-CLI-6); Retry-After if later."""
+        self.maintenance = window
+        self.mode = MODE_MAINTENANCE
+        wait_s = 0
+        if window is not None and window["end"]:
+            wait_s = window["end"] - self.service_time(now_ms)
+        if retry_after is not None and retry_after > wait_s:
+            wait_s = retry_after
+        if wait_s < 0:
+            wait_s = 0
+        if wait_s > self.settings.max_retry_after_s:
+            wait_s = self.settings.max_retry_after_s
+        self._next_try = now_ms + wait_s * 1000 + self._jitter(self.settings.maintenance_jitter_ms)
+
+    def _hello_reply(self, now_ms, info, out):
+        self._need_hello = False
+        self.heartbeat_ms = info["heartbeat_s"] * 1000
+        self._heartbeat_at = now_ms + self.heartbeat_ms
+        limits = info["limits"]
+        self.batch_limit = min(self.settings.batch, limits["batch"])
+        self.body_limit = min(self.settings.body, limits["body"])
+        self.server_roster = info["roster"]
+        self.min_offline_fw = info["min_offline_fw"]
+        out.min_offline_fw = info["min_offline_fw"]
+        out.held = info["high"]
+        if info["config"] is not None and info["config"]["version"] != self.config_version:
+            out.config = info["config"]
+        self.maintenance = None
+        self._apply_maintenance(now_ms, info["maintenance"], info["windows"], out)
+        out.log = "hello: service time %d, roster %d" % (info["time"], info["roster"])
+
+    def _batch_reply(self, info, flight, out):
+        results = info["results"]
+        out.results = results
+        out.held = info["high"]
+        for seq in flight["seqs"]:
+            out.delivered.append(seq)
+            if seq == self._suspect:
+                self._suspect = 0
+                self._strikes = 0
+        progress = flight.get("resend")
+        if progress is not None and self._resend:
+            entry = self._resend[0]
+            entry[1] = progress[0]
+            entry[3] += progress[1]
+            if entry[1] > entry[2]:
+                self._resend_done()
+        flagged = 0
+        for seq in results:
+            if results[seq]:
+                flagged += 1
+        out.log = "uploaded %d punches (%d flagged, %d already held), service holds up to %d" % (
+            len(flight["seqs"]),
+            flagged,
+            info["dup"],
+            info["high"],
+        )
+
+    def _heartbeat_reply(self, now_ms, info, flight, out):
+        del self._results[: flight.get("results", 0)]
+        if info["heartbeat_s"] is not None:
+            self.heartbeat_ms = info["heartbeat_s"] * 1000
+        self._heartbeat_at = now_ms + self.heartbeat_ms
+        if info["roster"] is not None:
+            self.server_roster = info["roster"]
+        self._apply_maintenance(now_ms, info["maintenance"], info["windows"], out)
+        for cmd in info["commands"]:
+            op = cmd["op"]
+            if op == "resend":
+                self._resend.append([cmd["id"], cmd["from"], cmd["to"], 0])
+            elif op == "upload_now":
+                self.report(cmd["id"], "ok", "")
+            elif op == "upload_log":
+                self._log_after = cmd["since"]
+                self._log_command = cmd["id"]
+            elif op in messages.COMMAND_OPS:
+                out.commands.append(cmd)
+            else:
+                self.report(cmd["id"], "rejected", "unknown command " + op[:32])
+        out.log = "heartbeat: %d commands" % len(info["commands"])
+
+    def _roster_reply(self, info, out):
+        out.roster = info
+        if info["next"]:
+            self._roster_cursor = info["next"]
+        else:
+            self._roster_cursor = None
+            self.server_roster = info["version"]
+        out.log = "roster page: %d changes, version %d" % (
+            len(info["upsert"]) + len(info["delete"]),
+            info["version"],
+        )
+
+    def _refusal(self, now_ms, reply, signed):
+        """A non-200 answer: classify it (PRT-CLI-9) and decide when to try again."""
+        flight = self._flight
+        status = reply.status
+        err = messages.decode_error(reply.body)
+        retry_after = _retry_after(reply.header("retry-after"))
+        if err is None:
+            text = "HTTP %d" % status
+            if status in (429, 503):
+                return self._fail(now_ms, HTTP_STATUS, text, status, None, retry_after)
+            return self._fail(now_ms, HTTP_STATUS, text, status)
+        code = err["code"]
+        text = "[res=%d] %s" % (code, err["message"] or TEXT.get(code, "error"))
+        if code == STALE_TIME and signed and err["time"] is not None:
+            self._stale += 1
+            if self._stale <= _STALE_RETRIES:
+                # Our idea of the service's time was wrong: learn it and retry at once.
+                out, flight = self._outcome(False)
+                self._learn_time(now_ms, err["time"], out)
+                out.error, out.status, out.code = SERVER_CODE, status, code
+                out.log = "%s refused: %s; clock corrected" % (flight["kind"], text)
+                out.retry_at = self._next_try = now_ms
+                out.mode = self.mode
+                return out
+        if code == MAINTENANCE and status == 503:
+            window = {"start": 0, "end": err["end"] or 0, "notice": err["message"]}
+            out = self._fail(now_ms, SERVER_CODE, text, status, code)
+            self._maintenance_until(now_ms, window, retry_after)
+            out.maintenance = window
+            out.mode = self.mode
+            out.retry_at = self._next_try
+            return out
+        if code == RATE_LIMITED or status in (429, 503):
+            out = self._fail(now_ms, SERVER_CODE, text, status, code, retry_after)
+            self.mode = out.mode = MODE_ONLINE
+            return out
+        if flight["kind"] == PUNCHES and code in (MALFORMED, TOO_LARGE) and signed:
+            return self._poison(now_ms, err, flight, text, status, code)
+        out = self._fail(now_ms, SERVER_CODE, text, status, code)
+        if status < 500:
+            self.mode = out.mode = MODE_REFUSED
+        return out
+
+    def _poison(self, now_ms, err, flight, text, status, code):
+        """Isolate a record the service keeps calling malformed (PRT-CLI-7)."""
+        seqs = flight["seqs"]
+        field = err["field"]
+        if code == MALFORMED and not field.startswith("punches"):
+            return self._fail(now_ms, SERVER_CODE, text, status, code)
+        out, flight = self._outcome(False)
+        out.error, out.status, out.code = SERVER_CODE, status, code
+        out.mode = self.mode = MODE_ONLINE
+        if len(seqs) > 1:
+            index = _index_of(field)
+            cap = index if 0 < index < len(seqs) else len(seqs) // 2
+            if index == 0 and code == MALFORMED:
+                cap = 1
+            self.batch_limit = cap
+            out.log = "punches refused: %s; retrying in batches of %d" % (text, cap)
+        else:
+            seq = seqs[0]
+            if seq == self._suspect:
+                self._strikes += 1
+            else:
+                self._suspect, self._strikes = seq, 1
+            if self._strikes >= _POISON_STRIKES:
+                self._aside.append(seq)
+                out.set_aside.append((seq, text))
+                self._suspect, self._strikes = 0, 0
+                self.batch_limit = self.settings.batch
+                out.log = "punch %d set aside: %s" % (seq, text)
+            else:
+                out.log = "punch %d refused: %s; trying it once more" % (seq, text)
+        self._next_try = now_ms + self._jitter(1000)
+        out.retry_at = self._next_try
+        return out
+
+    def forget_set_aside(self, seq):
+        """The caller has recorded a set-aside punch (and marked it in the journal)."""
+        if seq in self._aside:
+            self._aside.remove(seq)
+
+    # ------------------------------------------------------------------------- randomness
+
+    def _random16(self):
+        self._draws += 1
+        digest = hashlib.sha256(self._seed + str(self._draws).encode()).digest()
+        return (digest[0] << 8) | digest[1]
+
+    def _jitter(self, span_ms):
+        """Uniform in [0, span_ms): spreads a fleet that shares a schedule (PRT-CLI-4)."""
+        if span_ms <= 0:
+            return 0
+        return int(span_ms * (self._random16() / 65536))
+
+
+def _retry_after(value):
+    """Retry-After as delta-seconds, or None (an HTTP-date or garbage is not trusted)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > 9 or not value.isdigit():
+        return None
+    return int(value)
+
+
+_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def quote(text):
+    """Percent-encode ``text`` for a query string."""
+    out = []
+    for b in text.encode():
+        out.append(chr(b) if b in _SAFE else "%%%02X" % b)
+    return "".join(out)
+
+
+def _index_of(field):
+    """3 from ``punches[3].t``; -1 when there is no index."""
+    start = field.find("[")
+    end = field.find("]")
+    if start < 0 or end <= start + 1:
+        return -1
+    digits = field[start + 1 : end]
+    if not digits.isdigit():
+        return -1
+    return int(digits)

@@ -1,0 +1,179 @@
+"""An in-memory store for :class:`protocol.server.Server` (MicroPython-compatible).
+
+The reference implementation of the store interface: tests wire it to a server and a client in
+memory, and the protocol benchmark measures the server with it. The reference receiver keeps the
+same data in SQLite or PostgreSQL.
+"""
+
+from protocol.codes import CONFLICT
+
+
+class MemoryStore:
+    def __init__(self):
+        self.tenants = {}  # code -> {"enabled"}
+        self.terminals = {}  # (tenant, id) -> {"secret", "enabled"}
+        self.punches = {}  # (tenant, id) -> {seq: (punch key, code)}
+        self.conflicts = []  # (tenant, id, punch, time received)
+        self.credentials = {}  # (tenant, method, credential) -> employee code
+        self.employees = {}  # (tenant, code) -> employee dict (see messages.decode_employee)
+        self.employee_versions = {}  # (tenant, code) -> roster version of its last change
+        self.deleted = {}  # (tenant, code) -> roster version of its deletion
+        self.roster_version = {}  # tenant -> int
+        self.nonces = {}  # (tenant, id) -> {nonce: time used}
+        self.windows = []  # maintenance windows {"start", "end", "notice"}
+        self.config = {}  # (tenant, id) -> {"version", "values"}
+        self.min_offline_fw = ""
+        self.pending = {}  # (tenant, id) -> [command]
+        self.results = []  # (tenant, id, result)
+        self.states = {}  # (tenant, id) -> (kind, info, now)
+        self.logs = {}  # (tenant, id) -> {n: event}
+        self.throttle_s = 0
+        self.fail = None  # an exception to raise from store_punches (tests of 500 answers)
+
+    # ----------------------------------------------------------------------- administration
+
+    def add_tenant(self, code, enabled=True):
+        self.tenants[code] = {"enabled": enabled}
+        self.roster_version.setdefault(code, 0)
+
+    def add_terminal(self, tenant, terminal_id, secret, enabled=True):
+        self.terminals[(tenant, terminal_id)] = {"secret": secret, "enabled": enabled}
+
+    def add_employee(self, tenant, code, name, cards=(), fingers=(), lines=(), lang=""):
+        version = self.roster_version.get(tenant, 0) + 1
+        self.roster_version[tenant] = version
+        employee = {
+            "code": code,
+            "name": name,
+            "lang": lang,
+            "cards": [c.hex() for c in cards],
+            "fingers": list(fingers),
+            "lines": list(lines),
+        }
+        self.employees[(tenant, code)] = employee
+        self.employee_versions[(tenant, code)] = version
+        self.deleted.pop((tenant, code), None)
+        for card in cards:
+            self.credentials[(tenant, 1, bytes(card))] = code
+        for finger in fingers:
+            self.credentials[(tenant, 2, finger.to_bytes(2, "big"))] = code
+
+    def remove_employee(self, tenant, code):
+        version = self.roster_version.get(tenant, 0) + 1
+        self.roster_version[tenant] = version
+        self.employees.pop((tenant, code), None)
+        self.employee_versions.pop((tenant, code), None)
+        self.deleted[(tenant, code)] = version
+        for key in list(self.credentials):
+            if key[0] == tenant and self.credentials[key] == code:
+                del self.credentials[key]
+
+    def held(self, tenant, terminal_id):
+        return self.punches.get((tenant, terminal_id), {})
+
+    # ------------------------------------------------------------------ store interface
+
+    def tenant(self, code):
+        return self.tenants.get(code)
+
+    def terminal(self, tenant, terminal_id):
+        return self.terminals.get((tenant, terminal_id))
+
+    def use_nonce(self, tenant, terminal_id, nonce, now, keep_s):
+        seen = self.nonces.setdefault((tenant, terminal_id), {})
+        if nonce in seen and now - seen[nonce] <= keep_s:
+            return False
+        if len(seen) > 256:
+            for old in list(seen):
+                if now - seen[old] > keep_s:
+                    del seen[old]
+        seen[nonce] = now
+        return True
+
+    def maintenance(self, now):
+        current = None
+        upcoming = []
+        for w in self.windows:
+            if w["start"] <= now < w["end"]:
+                current = w
+            elif w["start"] > now:
+                upcoming.append(w)
+        return current, upcoming
+
+    def throttle(self, tenant, terminal_id, now):
+        return self.throttle_s
+
+    def credential_known(self, tenant, method, credential):
+        if method == 3:  # card and finger: the card identifies
+            method = 1
+        return (tenant, method, bytes(credential)) in self.credentials
+
+    def store_punches(self, tenant, terminal_id, rows, now):
+        if self.fail is not None:
+            raise self.fail
+        held = self.punches.setdefault((tenant, terminal_id), {})
+        out = []
+        for punch, code in rows:
+            old = held.get(punch.seq)
+            if old is None:
+                held[punch.seq] = (punch.key(), code)
+                out.append((punch.seq, code, False))
+            elif old[0] == punch.key():
+                out.append((punch.seq, old[1], True))
+            else:
+                self.conflicts.append((tenant, terminal_id, punch, now))
+                out.append((punch.seq, CONFLICT, True))
+        return out
+
+    def high_seq(self, tenant, terminal_id):
+        held = self.punches.get((tenant, terminal_id))
+        if not held:
+            return 0
+        return max(held)
+
+    def terminal_settings(self, tenant, terminal_id):
+        return {
+            "config": self.config.get((tenant, terminal_id)),
+            "roster": self.roster_version.get(tenant, 0),
+            "min_offline_fw": self.min_offline_fw,
+        }
+
+    def record_state(self, tenant, terminal_id, kind, info, now):
+        self.states[(tenant, terminal_id)] = (kind, info, now)
+
+    def commands(self, tenant, terminal_id, results, now):
+        for result in results:
+            self.results.append((tenant, terminal_id, result))
+        queue = self.pending.get((tenant, terminal_id), [])
+        self.pending[(tenant, terminal_id)] = []
+        return queue
+
+    def roster(self, tenant, since, after, limit):
+        version = self.roster_version.get(tenant, 0)
+        full = since == 0 or since > version
+        changed = []
+        for key in self.employees:
+            if key[0] == tenant and (full or self.employee_versions[key] > since):
+                changed.append(key[1])
+        changed.sort()
+        if after is not None:
+            changed = [code for code in changed if code > after]
+        page = changed[:limit]
+        delete = []
+        if not full and after is None:
+            for key in self.deleted:
+                if key[0] == tenant and self.deleted[key] > since:
+                    delete.append(key[1])
+        return {
+            "version": version,
+            "full": full,
+            "upsert": [self.employees[(tenant, code)] for code in page],
+            "delete": delete,
+            "next": page[-1] if len(changed) > limit else None,
+        }
+
+    def store_log(self, tenant, terminal_id, events, now):
+        log = self.logs.setdefault((tenant, terminal_id), {})
+        for event in events:
+            log.setdefault(event["n"], event)
+        return max(log) if log else 0
