@@ -125,6 +125,7 @@ class _Parser:
         self.max_body = max_body
         self.max_headers = max_headers
         self._buf = bytearray()
+        self._pos = 0  # bytes of _buf already consumed (compacted once per feed)
         self._state = _HEAD
         self._need = 0
         self._trailer_bytes = 0
@@ -140,6 +141,27 @@ class _Parser:
             return self.message
         self.received += len(data)
         self._buf.extend(data)
+        try:
+            return self._run()
+        finally:
+            if self._pos:
+                self._buf = self._buf[self._pos :]
+                self._pos = 0
+
+    def _avail(self):
+        return len(self._buf) - self._pos
+
+    def _find(self, sep):
+        at = self._buf.find(sep, self._pos)
+        return at - self._pos if at >= 0 else -1
+
+    def _take(self, n, skip=0):
+        """The next ``n`` bytes, then ``skip`` more dropped."""
+        data = bytes(self._buf[self._pos : self._pos + n])
+        self._pos += n + skip
+        return data
+
+    def _run(self):
         while True:
             state = self._state
             if state == _HEAD:
@@ -155,20 +177,18 @@ class _Parser:
                 if not self._take_exact():
                     return None
             elif state == _CHUNK_END:
-                if len(self._buf) < 2:
+                if self._avail() < 2:
                     return None
-                if self._buf[:2] != b"\r\n":
+                if self._take(2) != b"\r\n":
                     raise HttpError("chunk data not followed by CRLF")
-                self._buf = self._buf[2:]
                 self._state = _CHUNK_SIZE
             elif state == _TRAILER:
                 if not self._trailer():
                     return None
             elif state == _UNTIL_CLOSE:
-                if len(self._body) + len(self._buf) > self.max_body:
+                if len(self._body) + self._avail() > self.max_body:
                     raise HttpTooLarge("body larger than %d bytes" % self.max_body)
-                self._body.extend(self._buf)
-                self._buf = bytearray()
+                self._body.extend(self._take(self._avail()))
                 return None
             else:
                 return self._finish()
@@ -182,7 +202,7 @@ class _Parser:
             self.message.body = bytes(self._body)
             return self.message
         if self._state == _HEAD:
-            if not self._buf and not self.received:
+            if not self.received:
                 raise HttpError("connection closed before any reply")
             raise HttpError("connection closed inside the header section")
         raise HttpError("connection closed before the body was complete (truncated)")
@@ -191,21 +211,19 @@ class _Parser:
         self._state = _DONE
         self.message.body = bytes(self._body)
         self._body = bytearray()
-        if self._buf:
-            self.trailing = bytes(self._buf)
-            self._buf = bytearray()
+        if self._avail():
+            self.trailing = self._take(self._avail())
         return self.message
 
     def _parse_head(self):
-        end = self._buf.find(b"\r\n\r\n")
+        end = self._find(b"\r\n\r\n")
         if end < 0:
-            if len(self._buf) > self.max_head:
+            if self._avail() > self.max_head:
                 raise HttpTooLarge("header section larger than %d bytes" % self.max_head, 431)
             return False
         if end + 4 > self.max_head:
             raise HttpTooLarge("header section larger than %d bytes" % self.max_head, 431)
-        head = bytes(self._buf[:end])
-        self._buf = self._buf[end + 4 :]
+        head = self._take(end, 4)
         lines = head.split(b"\r\n")
         msg = Message()
         self._start_line(msg, lines[0])
@@ -274,11 +292,11 @@ class _Parser:
         self._state = _DONE
 
     def _take_exact(self):
-        if not self._buf:
+        avail = self._avail()
+        if not avail:
             return False
-        n = self._need if self._need < len(self._buf) else len(self._buf)
-        self._body.extend(self._buf[:n])
-        self._buf = self._buf[n:]
+        n = self._need if self._need < avail else avail
+        self._body.extend(self._take(n))
         self._need -= n
         if self._need:
             return False
@@ -286,13 +304,12 @@ class _Parser:
         return True
 
     def _chunk_size(self):
-        end = self._buf.find(b"\r\n")
+        end = self._find(b"\r\n")
         if end < 0:
-            if len(self._buf) > _MAX_CHUNK_LINE:
+            if self._avail() > _MAX_CHUNK_LINE:
                 raise HttpError("chunk size line too long")
             return False
-        line = bytes(self._buf[:end])
-        self._buf = self._buf[end + 2 :]
+        line = self._take(end, 2)
         semi = line.find(b";")
         digits = (line if semi < 0 else line[:semi]).strip()
         if not digits or len(digits) > 8:
@@ -311,13 +328,12 @@ class _Parser:
         return True
 
     def _trailer(self):
-        end = self._buf.find(b"\r\n")
+        end = self._find(b"\r\n")
         if end < 0:
-            if self._trailer_bytes + len(self._buf) > self.max_head:
+            if self._trailer_bytes + self._avail() > self.max_head:
                 raise HttpTooLarge("trailer section larger than %d bytes" % self.max_head, 431)
             return False
-        line = bytes(self._buf[:end])
-        self._buf = self._buf[end + 2 :]
+        line = self._take(end, 2)
         self._trailer_bytes += end + 2
         if self._trailer_bytes > self.max_head:
             raise HttpTooLarge("trailer section larger than %d bytes" % self.max_head, 431)
