@@ -159,7 +159,7 @@ class Outcome:
 
 
 def _version_tuple(text):
-    parts = []
+    parts = []  # type: list[int]
     for piece in text.split("."):
         digits = ""
         for ch in piece:
@@ -203,7 +203,7 @@ class Client:
         self._failures = 0
         self._stale = 0
         self._heartbeat_at = 0
-        self._flight = None
+        self._flight = {}  # the request in flight (empty: none)
         self._aside = []
         self._suspect = 0
         self._strikes = 0
@@ -227,7 +227,7 @@ class Client:
     def link_up(self, now_ms):
         """The link is back (PRT-CLI-1): say hello again, soon but with a little jitter."""
         self._need_hello = True
-        if self._flight is None:
+        if not self._flight:
             soonest = now_ms + self._jitter(self.settings.backoff_min_ms)
             if self.maintenance is None and self._next_try > soonest:
                 self._next_try = soonest
@@ -235,7 +235,7 @@ class Client:
     def link_down(self, now_ms):
         """The link is gone: an exchange in flight fails as NO_LINK."""
         self.mode = MODE_OFFLINE
-        if self._flight is not None:
+        if self._flight:
             return self.failed(now_ms, NO_LINK, "link lost")
         return None
 
@@ -250,18 +250,18 @@ class Client:
         self.config_version = version
 
     def upload_now(self, now_ms):
-        if self._flight is None and self.maintenance is None and self._failures == 0:
+        if not self._flight and self.maintenance is None and self._failures == 0:
             self._next_try = now_ms
 
     @property
     def busy(self):
-        return self._flight is not None
+        return self._flight
 
     # ----------------------------------------------------------------------- scheduling
 
     def next_action(self, now_ms, source):
         """The request to send now, or when to ask again (one request in flight, PRT-CLI-2)."""
-        if self._flight is not None:
+        if self._flight:
             return Wait(self._flight["deadline"])
         if now_ms < self._next_try:
             return Wait(self._next_try)
@@ -356,7 +356,7 @@ class Client:
         return len(parts) < self.batch_limit and size + len(piece) + 1 <= self.body_limit
 
     def _punch_batch(self, now_ms, source):
-        parts = []
+        parts = []  # type: list[str]
         seqs = []
         size = 16
         for punch in source.unsent(self.batch_limit + len(self._aside)):
@@ -386,7 +386,7 @@ class Client:
             if entry[1] <= oldest:
                 entry[3] += min(oldest, entry[2]) - entry[1] + 1
                 entry[1] = oldest + 1
-            parts = []
+            parts = []  # type: list[str]
             seqs = []
             size = 16
             missing = 0
@@ -441,7 +441,7 @@ class Client:
     def receive(self, now_ms, data):
         """Bytes of the answer; an :class:`Outcome` once it is complete (else None)."""
         flight = self._flight
-        if flight is None:
+        if not flight:
             return None
         if now_ms > flight["deadline"]:
             return self.timed_out(now_ms)
@@ -456,7 +456,7 @@ class Client:
     def closed(self, now_ms):
         """The service closed the connection."""
         flight = self._flight
-        if flight is None:
+        if not flight:
             return None
         try:
             reply = flight["parser"].eof()
@@ -467,13 +467,13 @@ class Client:
         return self._answer(now_ms, reply)
 
     def timed_out(self, now_ms):
-        if self._flight is None:
+        if not self._flight:
             return None
         return self._fail(now_ms, TIMEOUT, "no complete reply in %d s" % self._timeout_s())
 
     def failed(self, now_ms, error_class, detail=""):
         """The link failed before an answer (NO_LINK, NO_ROUTE, TIMEOUT, …)."""
-        if self._flight is None:
+        if not self._flight:
             self._flight = {"kind": "", "seqs": (), "nonce": ""}
         return self._fail(now_ms, error_class, detail or error_class)
 
@@ -482,7 +482,7 @@ class Client:
 
     def _outcome(self, ok):
         flight = self._flight
-        self._flight = None
+        self._flight = {}
         out = Outcome(flight["kind"], ok)
         return out, flight
 

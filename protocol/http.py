@@ -198,9 +198,7 @@ class _Parser:
         if self._state == _DONE:
             return self.message
         if self._state == _UNTIL_CLOSE:
-            self._state = _DONE
-            self.message.body = bytes(self._body)
-            return self.message
+            return self._finish()
         if self._state == _HEAD:
             if not self.received:
                 raise HttpError("connection closed before any reply")
@@ -209,11 +207,13 @@ class _Parser:
 
     def _finish(self):
         self._state = _DONE
-        self.message.body = bytes(self._body)
+        msg = self.message
+        assert msg is not None  # the head was parsed before any body state
+        msg.body = bytes(self._body)
         self._body = bytearray()
         if self._avail():
             self.trailing = self._take(self._avail())
-        return self.message
+        return msg
 
     def _parse_head(self):
         end = self._find(b"\r\n\r\n")
@@ -252,6 +252,9 @@ class _Parser:
         value = line[colon + 1 :]
         _check_text(value, "header " + name.decode())
         return name.decode().lower(), value.decode().strip()
+
+    def _start_line(self, msg, line):
+        raise NotImplementedError
 
     def _interim(self, msg):
         return False

@@ -381,7 +381,7 @@ def _unquote(text):
 
 
 def _query(query):
-    params = {}
+    params = {}  # type: dict[str, str]
     if not query:
         return params
     for part in query.split("&")[:8]:

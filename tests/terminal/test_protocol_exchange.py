@@ -36,7 +36,7 @@ def test_lost_acknowledgement_is_resent_and_answered_like_the_original():
     w.source.add(2)
     w.source.add(1, card=UNKNOWN_CARD)
     w.step()  # hello
-    dropped = []
+    dropped = []  # type: list[bytes]
 
     def lose_first_ack(request, answer):
         if b"/v1/punches" in request and not dropped:

@@ -123,17 +123,36 @@ def test_truncated_responses_are_errors_at_eof():
     expect_error(chunked, "truncated", eof=True)
 
 
-def test_limits_are_enforced_while_bytes_arrive():
+# The limit tests are one per function: each runs in a fresh guest, which keeps the WASI
+# interpreter's GC defect (see above) out of their way.
+
+
+def test_content_length_over_the_limit_is_refused_before_the_body_arrives():
     e = expect_error(b"HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n", "limit")
     assert isinstance(e, HttpTooLarge) and e.status == 413
+
+
+def test_close_delimited_body_over_the_limit():
     small = ResponseParser(max_body=10)
     expect_error(b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 11, "larger", parser=small)
+
+
+def test_chunked_body_over_the_limit():
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n"
     expect_error(chunked, "limit", parser=ResponseParser(max_body=10))
+
+
+def test_header_section_over_the_limit():
     e = expect_error(b"HTTP/1.1 200 OK\r\n" + b"A: b\r\n" * 1400, "header section")
     assert e.status == 431
+
+
+def test_too_many_header_fields():
     many = b"HTTP/1.1 200 OK\r\n" + b"A: b\r\n" * 60 + b"\r\n"
     expect_error(many, "header fields")
+
+
+def test_trailer_section_over_the_limit():
     trailer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"T: x\r\n" * 1400
     expect_error(trailer, "trailer")
 
