@@ -31,6 +31,7 @@ from protocol.codes import (
     MAINTENANCE,
     MALFORMED,
     RATE_LIMITED,
+    REPLAYED,
     STALE_TIME,
     TEXT,
     TOO_LARGE,
@@ -710,6 +711,16 @@ class Client:
                 out.retry_at = self._next_try = now_ms
                 out.mode = self.mode
                 return out
+        if code == REPLAYED and signed and self._stale < _STALE_RETRIES:
+            # Our nonce was used before (a boot ID that repeated): draw a new salt, retry now.
+            self._stale += 1
+            self._nonce_salt = self._random16()
+            out, flight = self._outcome(False)
+            out.error, out.status, out.code = SERVER_CODE, status, code
+            out.log = "%s refused: %s; new nonce salt" % (flight["kind"], text)
+            out.retry_at = self._next_try = now_ms
+            out.mode = self.mode
+            return out
         if code == MAINTENANCE and status == 503:
             window = {"start": 0, "end": err["end"] or 0, "notice": err["message"]}
             out = self._fail(now_ms, SERVER_CODE, text, status, code)

@@ -1,9 +1,10 @@
 """A small HTTP/1.1 codec (MicroPython, sans-IO): requests and responses out, both parsed in.
 
-docs/PROTOCOL.md, PRT-HTTP-*. Parsers are fed bytes as they arrive and return the message once it
-is complete. Bodies are delimited by ``Content-Length`` or chunked transfer coding (a response may
-also run until the connection closes: call :meth:`eof`). Every limit is enforced while bytes
-arrive, and every malformed input raises :class:`HttpError` with a message saying what was wrong.
+docs/PROTOCOL.md, PRT-TR-1 and PRT-SRV-3. Parsers are fed bytes as they arrive and return the
+message once it is complete. Bodies are delimited by ``Content-Length`` or chunked transfer
+coding (a response may also run until the connection closes: call :meth:`eof`). Every limit is
+enforced while bytes arrive, and every malformed input raises :class:`HttpError` with a message
+saying what was wrong.
 """
 
 from micropython import const

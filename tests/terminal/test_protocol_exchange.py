@@ -19,6 +19,7 @@ def held(w):
 
 
 def test_normal_upload_delivers_every_punch_once():
+    """PRT-PUNCH-2, PRT-PUNCH-4, PRT-PUNCH-7, PRT-CLI-1"""
     w = Wire()
     w.source.add(5)
     assert w.run()
@@ -32,6 +33,7 @@ def test_normal_upload_delivers_every_punch_once():
 
 
 def test_lost_acknowledgement_is_resent_and_answered_like_the_original():
+    """PRT-PUNCH-6, PRT-CLI-2"""
     w = Wire()
     w.source.add(2)
     w.source.add(1, card=UNKNOWN_CARD)
@@ -59,6 +61,7 @@ def test_lost_acknowledgement_is_resent_and_answered_like_the_original():
 
 
 def test_maintenance_503_holds_uploads_until_the_end_then_resends():
+    """PRT-MNT-2, PRT-CLI-6, PRT-ERR-2"""
     w = Wire()
     w.step()  # hello before maintenance
     start = w.server_time()
@@ -79,6 +82,7 @@ def test_maintenance_503_holds_uploads_until_the_end_then_resends():
 
 
 def test_hello_announces_windows_and_maintenance_now():
+    """PRT-MNT-1, PRT-HELLO-4"""
     w = Wire()
     soon = EPOCH + 14 * 86400
     w.store.windows.append({"start": soon, "end": soon + 7200, "notice": "planned upgrade"})
@@ -89,6 +93,7 @@ def test_hello_announces_windows_and_maintenance_now():
 
 
 def test_rate_limit_429_honours_retry_after():
+    """PRT-CLI-5, PRT-ERR-2, PRT-SRV-4"""
     w = Wire()
     w.step()
     w.store.throttle_s = 30
@@ -102,6 +107,7 @@ def test_rate_limit_429_honours_retry_after():
 
 
 def test_server_error_5xx_stores_nothing_and_backs_off():
+    """PRT-PUNCH-8, PRT-CLI-4"""
     w = Wire()
     w.step()
     w.store.fail = RuntimeError("database down")
@@ -130,6 +136,7 @@ def check_refused(w, out, error):
 
 
 def test_garbage_truncated_oversized_and_forged_replies_deliver_nothing():
+    """PRT-MSG-3, PRT-CLI-9"""
     cases = [
         (b"\x00\xffgarbage\r\n\r\n", C.BAD_REPLY),
         (b'HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n{"time":', C.BAD_REPLY),
@@ -147,6 +154,7 @@ def test_garbage_truncated_oversized_and_forged_replies_deliver_nothing():
 
 
 def test_ack_without_or_with_a_wrong_signature_is_not_believed():
+    """PRT-AUTH-4, PRT-CLI-11"""
     body = b'{"time":1795000000,"results":[{"seq":1,"code":0},{"seq":2,"code":0}],"high":2}'
     unsigned = encode_response(200, [("Content-Type", "application/json")], body)
     forged_sig = sign.sign(b"not the secret", sign.response_string(200, "x", body))
@@ -162,6 +170,7 @@ def test_ack_without_or_with_a_wrong_signature_is_not_believed():
 
 
 def test_an_old_signed_answer_replayed_to_the_terminal_is_not_believed():
+    """PRT-AUTH-4"""
     w = Wire()
     w.step()
     w.source.add(2)
@@ -179,6 +188,7 @@ def test_an_old_signed_answer_replayed_to_the_terminal_is_not_believed():
 
 
 def test_a_signed_ack_that_leaves_out_a_punch_is_not_believed():
+    """PRT-PUNCH-4"""
     w = Wire()
     w.step()
     w.source.add(2)
@@ -196,6 +206,7 @@ def test_a_signed_ack_that_leaves_out_a_punch_is_not_believed():
 
 
 def test_reply_arriving_too_slowly_times_out():
+    """PRT-CLI-2"""
     w = Wire()
     w.step()
     w.source.add(2)
@@ -213,6 +224,7 @@ def test_reply_arriving_too_slowly_times_out():
 
 
 def test_deadline_without_any_byte_times_out():
+    """PRT-CLI-2, PRT-CLI-9"""
     w = Wire()
     w.step()
     w.source.add(1)
@@ -223,6 +235,7 @@ def test_deadline_without_any_byte_times_out():
 
 
 def test_unsynced_clock_punches_are_stored_and_flagged():
+    """PRT-PUNCH-1, PRT-PUNCH-5"""
     w = Wire()
     w.source.synced = False
     w.source.add(2, synced=False, time=42)
@@ -249,6 +262,7 @@ class PickyServer(Server):
 
 
 def test_poison_record_is_isolated_set_aside_and_never_blocks_the_rest():
+    """PRT-CLI-7, PRT-ERR-3"""
     w = Wire()
     w.server = PickyServer(w.store)
     w.source.add(20)
@@ -263,6 +277,8 @@ def test_poison_record_is_isolated_set_aside_and_never_blocks_the_rest():
 
 
 def test_poison_without_an_index_is_found_by_halving():
+    """PRT-CLI-7"""
+
     class Vague(PickyServer):
         def _punches(self, tenant, terminal_id, body, now):
             if b'"seq":7,' in body:
@@ -278,6 +294,7 @@ def test_poison_without_an_index_is_found_by_halving():
 
 
 def test_an_unsigned_400_never_sets_a_punch_aside():
+    """PRT-CLI-7, PRT-ERR-4"""
     w = Wire()
     w.step()
     w.source.add(1)
@@ -290,6 +307,7 @@ def test_an_unsigned_400_never_sets_a_punch_aside():
 
 
 def test_replayed_request_is_refused_and_stores_nothing_new():
+    """PRT-AUTH-3"""
     w = Wire()
     w.step()
     w.source.add(1)
@@ -301,7 +319,23 @@ def test_replayed_request_is_refused_and_stores_nothing_new():
     assert sorted(held(w)) == [1]
 
 
+def test_a_repeated_boot_id_gets_fresh_nonces_after_one_replay_answer():
+    """PRT-AUTH-3, PRT-AUTH-5"""
+    w = Wire()
+    w.source.add(1)
+    assert w.run()
+    again = Wire(store=w.store)  # the same terminal after a reboot that reused its boot ID
+    again.now = w.now
+    again.source = w.source
+    again.source.add(1)
+    first = again.step()
+    assert first.code == codes.REPLAYED and first.retry_at == again.now
+    assert again.run(max_steps=5)
+    assert sorted(held(again)) == [1, 2]
+
+
 def test_wrong_secret_is_refused_with_res_2_and_nothing_stored():
+    """PRT-AUTH-2, PRT-CLI-10"""
     w = Wire(secret=b"wrong secret")
     w.source.add(1)
     out = w.step()
@@ -312,6 +346,7 @@ def test_wrong_secret_is_refused_with_res_2_and_nothing_stored():
 
 
 def test_terminal_clock_a_year_wrong_is_corrected_by_a_signed_answer():
+    """PRT-AUTH-3, PRT-CLI-8"""
     w = Wire(clock_epoch=EPOCH - 365 * 86400)
     w.source.add(1)
     first = w.step()
@@ -322,6 +357,7 @@ def test_terminal_clock_a_year_wrong_is_corrected_by_a_signed_answer():
 
 
 def test_terminal_without_any_clock_learns_the_time_too():
+    """PRT-AUTH-3"""
     w = Wire(clock_epoch=None)
     w.source.add(1)
     assert w.run()
@@ -329,6 +365,7 @@ def test_terminal_without_any_clock_learns_the_time_too():
 
 
 def test_unknown_tenant_and_disabled_terminal_give_res_5_and_6():
+    """PRT-ERR-1"""
     w = Wire()
     w.store.tenants.clear()
     out = w.step()
@@ -340,6 +377,7 @@ def test_unknown_tenant_and_disabled_terminal_give_res_5_and_6():
 
 
 def test_link_errors_are_classified_and_hello_follows_reconnection():
+    """PRT-CLI-1, PRT-CLI-9"""
     w = Wire()
     w.step()
     w.source.add(1)
@@ -356,6 +394,7 @@ def test_link_errors_are_classified_and_hello_follows_reconnection():
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap():
+    """PRT-CLI-4"""
     settings = Settings(backoff_min_ms=1000, backoff_cap_ms=8000)
     w = Wire(settings=settings)
     waits = []
@@ -372,6 +411,7 @@ def test_backoff_doubles_with_jitter_up_to_the_cap():
 
 
 def test_a_fleet_spreads_out_its_retries():
+    """PRT-CLI-4"""
     retries = []
     for n in range(20):
         identity = Identity(TENANT, "T%04d" % n, SECRET)
@@ -395,6 +435,7 @@ class _Empty:
 
 
 def test_batches_respect_the_service_limits():
+    """PRT-HELLO-4, PRT-PUNCH-2"""
     w = Wire(batch=10)
     w.source.add(25)
     assert w.run()
@@ -403,6 +444,7 @@ def test_batches_respect_the_service_limits():
 
 
 def test_heartbeat_carries_commands_and_their_results():
+    """PRT-HB-1, PRT-CMD-1, PRT-CMD-2, PRT-CMD-3"""
     w = Wire()
     w.source.add(3)
     w.settle()
@@ -426,6 +468,7 @@ def test_heartbeat_carries_commands_and_their_results():
 
 
 def test_resend_of_punches_no_longer_held_is_reported_failed():
+    """PRT-CMD-3"""
     w = Wire()
     w.source.add(2)
     w.settle()
@@ -439,6 +482,7 @@ def test_resend_of_punches_no_longer_held_is_reported_failed():
 
 
 def test_roster_is_fetched_in_pages_when_the_service_has_a_newer_version():
+    """PRT-ROSTER-1, PRT-ROSTER-2"""
     w = Wire(roster_page=2)
     for i in range(2, 7):
         card = bytes([2, i, 0, 0, 0, 0, 0, 0])
@@ -463,6 +507,7 @@ def test_roster_is_fetched_in_pages_when_the_service_has_a_newer_version():
 
 
 def test_event_log_upload_command():
+    """PRT-LOG-1"""
     w = Wire()
     w.source.events = [{"n": i, "code": 40, "up": i, "boot": 7, "text": "ev"} for i in range(1, 8)]
     w.step()
@@ -474,6 +519,7 @@ def test_event_log_upload_command():
 
 
 def test_hello_passes_on_config_and_minimum_offline_firmware():
+    """PRT-HELLO-4, PRT-MNT-3"""
     w = Wire()
     w.store.config[(TENANT, TERMINAL)] = {"version": 3, "values": {"double_punch_s": 90}}
     w.store.min_offline_fw = "1.3.0"

@@ -132,9 +132,17 @@ def bench_journal() -> dict:
     return out
 
 
+def bench_protocol() -> dict:
+    """The upload protocol: bytes on the wire per punch, encode time, MicroPython fuel."""
+    from dakoku.bench_protocol import bench_protocol as run
+
+    return run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
+    "protocol": bench_protocol,
 }
 
 
