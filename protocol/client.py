@@ -677,11 +677,16 @@ class Client:
 
     def _roster_reply(self, info, out):
         out.roster = info
-        if info["next"]:
-            self._roster_cursor = info["next"]
+        cursor = info["next"]
+        if cursor and (self._roster_cursor is None or cursor > self._roster_cursor):
+            self._roster_cursor = cursor
         else:
+            # The last page (a cursor that does not advance counts as the last): the client
+            # now considers ``version`` held. A caller that could not apply the pages calls
+            # roster_applied() with the version it really holds, and the fetch starts again.
             self._roster_cursor = None
             self.server_roster = info["version"]
+            self.roster_version = info["version"]
         out.log = "roster page: %d changes, version %d" % (
             len(info["upsert"]) + len(info["delete"]),
             info["version"],

@@ -529,3 +529,29 @@ def test_hello_passes_on_config_and_minimum_offline_firmware():
     assert not C.firmware_allowed("1.2.0", out.min_offline_fw)
     assert C.firmware_allowed("1.3.0", "1.3.0") and C.firmware_allowed("1.10", "1.9.9")
     assert CARD and codes.TEXT[codes.TENANT_UNUSABLE]
+
+
+def test_roster_fetch_ends_even_if_the_caller_never_confirms_or_the_cursor_stalls():
+    """PRT-ROSTER-1"""
+    w = Wire(roster_page=1)
+    w.store.add_employee(TENANT, "E002", "B")
+    w.apply = w.outcomes.append  # a caller that applies nothing
+    for _ in range(6):
+        w.settle()
+    kinds = [s.kind for s in w.sent]
+    assert kinds.count(C.ROSTER) == 2 and w.client.roster_version == 2
+    stalled = b'{"time":1795000000,"version":9,"upsert":[],"delete":[],"next":"E001"}'
+
+    def same_cursor(request, answer):
+        if b"/v1/roster" not in request:
+            return answer
+        nonce = request.split(b"Dakoku-Nonce: ")[1].split(b"\r\n")[0].decode()
+        sig = sign.sign(SECRET, sign.response_string(200, nonce, stalled))
+        return encode_response(200, [("Dakoku-Signature", sig)], stalled)
+
+    w.fault = same_cursor
+    w.store.add_employee(TENANT, "E003", "C")
+    w.now += 300 * 1000
+    for _ in range(6):
+        w.step()
+    assert [s.kind for s in w.sent].count(C.ROSTER) <= 4
