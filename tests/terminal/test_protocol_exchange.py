@@ -535,7 +535,7 @@ def test_roster_fetch_ends_even_if_the_caller_never_confirms_or_the_cursor_stall
     """PRT-ROSTER-1"""
     w = Wire(roster_page=1)
     w.store.add_employee(TENANT, "E002", "B")
-    w.apply = w.outcomes.append  # a caller that applies nothing
+    w.apply_roster = False  # a caller that never confirms the roster
     for _ in range(6):
         w.settle()
     kinds = [s.kind for s in w.sent]
