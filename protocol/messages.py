@@ -48,66 +48,53 @@ def _bad(path, text):
     raise ProtocolError(MALFORMED, path + ": " + text, path)
 
 
-def get_int(obj, key, path, lo=0, hi=MAX_SEQ, required=True, default=None):
-    """``obj[key]`` as an int in [lo, hi]; bools and floats are refused."""
+def _member(obj, key, path, required, kind, kind_text):
+    """``obj[key]`` checked against ``kind``; None when absent and not required."""
     value = obj.get(key)
     if value is None:
         if required:
             _bad(path + key, "required")
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        _bad(path + key, kind_text)
+    return value
+
+
+def get_int(obj, key, path, lo=0, hi=MAX_SEQ, required=True, default=None):
+    """``obj[key]`` as an int in [lo, hi]; bools and floats are refused."""
+    value = _member(obj, key, path, required, int, "must be an integer")
+    if value is None:
         return default
-    if not isinstance(value, int) or isinstance(value, bool):
-        _bad(path + key, "must be an integer")
     if value < lo or value > hi:
         _bad(path + key, "out of range %d..%d" % (lo, hi))
     return value
 
 
 def get_str(obj, key, path, max_len=MAX_TEXT, required=True, default=None):
-    value = obj.get(key)
+    value = _member(obj, key, path, required, str, "must be a string")
     if value is None:
-        if required:
-            _bad(path + key, "required")
         return default
-    if not isinstance(value, str):
-        _bad(path + key, "must be a string")
     if len(value) > max_len:
         _bad(path + key, "longer than %d characters" % max_len)
     return value
 
 
 def get_bool(obj, key, path, required=True, default=None):
-    value = obj.get(key)
-    if value is None:
-        if required:
-            _bad(path + key, "required")
-        return default
-    if not isinstance(value, bool):
-        _bad(path + key, "must be true or false")
-    return value
+    value = _member(obj, key, path, required, bool, "must be true or false")
+    return default if value is None else value
 
 
 def get_list(obj, key, path, max_len=1000, required=True):
-    value = obj.get(key)
+    value = _member(obj, key, path, required, list, "must be an array")
     if value is None:
-        if required:
-            _bad(path + key, "required")
         return []
-    if not isinstance(value, list):
-        _bad(path + key, "must be an array")
     if len(value) > max_len:
         _bad(path + key, "more than %d items" % max_len)
     return value
 
 
 def get_dict(obj, key, path, required=True):
-    value = obj.get(key)
-    if value is None:
-        if required:
-            _bad(path + key, "required")
-        return None
-    if not isinstance(value, dict):
-        _bad(path + key, "must be an object")
-    return value
+    return _member(obj, key, path, required, dict, "must be an object")
 
 
 def get_hex(obj, key, path, max_bytes, required=True):

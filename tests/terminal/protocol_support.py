@@ -6,7 +6,9 @@ the answer, the faults of PRT-CLI-9.
 """
 
 from firmware.punch import KIND_CLOCK_IN, METHOD_FELICA, Punch
+from protocol import sign
 from protocol.client import Client, Identity, Send, Settings
+from protocol.http import encode_response
 from protocol.memstore import MemoryStore
 from protocol.server import Server
 from protocol.server import Settings as ServerSettings
@@ -67,6 +69,13 @@ class Source:
 
     def unsent_count(self):
         return self.journal_status()["unsent"]
+
+
+def signed_answer(request, body, status=200, secret=SECRET):
+    """An answer to ``request`` with ``body``, signed as the receiver would sign it."""
+    nonce = request.split(b"Dakoku-Nonce: ")[1].split(b"\r\n")[0].decode()
+    signature = sign.sign(secret, sign.response_string(status, nonce, body))
+    return encode_response(status, [("Dakoku-Signature", signature)], body)
 
 
 def make_store():

@@ -1,6 +1,15 @@
 """Client and server wired together in memory: every exchange of PRT-CLI and PRT-SRV."""
 
-from protocol_support import CARD, EPOCH, SECRET, TENANT, TERMINAL, UNKNOWN_CARD, Wire
+from protocol_support import (
+    CARD,
+    EPOCH,
+    SECRET,
+    TENANT,
+    TERMINAL,
+    UNKNOWN_CARD,
+    Wire,
+    signed_answer,
+)
 
 from protocol import client as C
 from protocol import codes, sign
@@ -194,10 +203,9 @@ def test_a_signed_ack_that_leaves_out_a_punch_is_not_believed():
     w.source.add(2)
 
     def drop_result(request, answer):
-        nonce = request.split(b"Dakoku-Nonce: ")[1].split(b"\r\n")[0].decode()
-        body = b'{"time":1795000000,"results":[{"seq":1,"code":0}],"high":2}'
-        sig = sign.sign(SECRET, sign.response_string(200, nonce, body))
-        return encode_response(200, [("Dakoku-Signature", sig)], body)
+        return signed_answer(
+            request, b'{"time":1795000000,"results":[{"seq":1,"code":0}],"high":2}'
+        )
 
     w.fault = drop_result
     out = w.step()
@@ -545,9 +553,7 @@ def test_roster_fetch_ends_even_if_the_caller_never_confirms_or_the_cursor_stall
     def same_cursor(request, answer):
         if b"/v1/roster" not in request:
             return answer
-        nonce = request.split(b"Dakoku-Nonce: ")[1].split(b"\r\n")[0].decode()
-        sig = sign.sign(SECRET, sign.response_string(200, nonce, stalled))
-        return encode_response(200, [("Dakoku-Signature", sig)], stalled)
+        return signed_answer(request, stalled)
 
     w.fault = same_cursor
     w.store.add_employee(TENANT, "E003", "C")
