@@ -677,6 +677,7 @@ class Client:
 
     def _roster_reply(self, info, out):
         out.roster = info
+        info["first"] = self._roster_cursor is None  # a fetch starts (again) with this page
         cursor = info["next"]
         if cursor and (self._roster_cursor is None or cursor > self._roster_cursor):
             self._roster_cursor = cursor

@@ -1,0 +1,415 @@
+"""The cached roster on flash, with a hash index (MicroPython, sans-IO).
+
+A terminal identifies known cards offline and during maintenance (MNT-04, PRT-ROSTER-3) from its
+own copy of the roster. 5,000 employees with two cards each do not fit in RAM, so the roster is
+kept on flash with an open-addressing hash index: a lookup reads a few index slots and one
+record, whatever the roster's size, and RAM holds only the two bank headers.
+
+The flash region is split into two banks. The active bank is the valid one with the higher
+generation; a change is built in the other bank and becomes active only when its header (written
+last, with a CRC) is programmed, so a power cut during a build leaves the previous roster in
+force. Bank layout (sector 0 holds the header, records start at sector 1)::
+
+    header: magic "DKRS", format 1, generation, roster version, employee count, record bytes,
+            index start (byte offset in the bank), index slots, CRC-32
+    record: u16 length, u8 cards, u8 fingers, u8 lines, u8 lang/code/name lengths (8 bytes), code,
+            name, lang, cards (u8 length + bytes), fingers (u16 BE each), lines (u8 length + UTF-8)
+    index:  slots of 8 bytes: u32 key hash (FFFFFFFF = empty), u32 record offset in the bank
+
+Keys are a card's bytes, or ``b"\\xf1"`` + a finger template ID (2 bytes, big-endian).
+
+Applying the service's pages (``protocol.messages.decode_roster_reply``): a full roster is
+written page by page into the inactive bank and committed with the last page; a delta page is
+applied at once by copying the active roster into the inactive bank without the page's codes,
+adding the page's employees and committing (the version moves only with the last page, so an
+interrupted fetch is simply fetched again).
+"""
+
+import binascii
+import struct
+
+from micropython import const
+
+MAGIC = b"DKRS"
+FORMAT_VERSION = const(1)
+_HEAD = "<4sBBHIIIIII"  # magic fmt rsv rsv generation version count rec_bytes index_at slots
+_HEAD_SIZE = const(32)  # + CRC
+_EMPTY = 0xFFFFFFFF
+_FINGER = b"\xf1"
+_REC_HEAD = "<HBBBBBB"  # length, cards, fingers, lines, lang, code, name lengths
+_REC_HEAD_SIZE = const(8)
+
+
+class RosterError(Exception):
+    """The roster region cannot hold the roster (too many employees, record too long)."""
+
+
+class Employee:
+    def __init__(self, code, name, lang="", lines=(), cards=(), fingers=()):
+        self.code = code
+        self.name = name
+        self.lang = lang
+        self.lines = list(lines)
+        self.cards = list(cards)
+        self.fingers = list(fingers)
+
+    def __repr__(self):
+        return "Employee(%s, %s)" % (self.code, self.name)
+
+
+def finger_key(template_id):
+    return _FINGER + bytes(((template_id >> 8) & 0xFF, template_id & 0xFF))
+
+
+def _hash(key):
+    h = binascii.crc32(key) & 0xFFFFFFFF
+    return 0xFFFFFFFE if h == _EMPTY else h
+
+
+def encode_employee(e):
+    code, name, lang = e.code.encode(), e.name.encode(), e.lang.encode()
+    body = bytearray()
+    body += code + name + lang
+    for card in e.cards:
+        body.append(len(card))
+        body += card
+    for f in e.fingers:
+        body += bytes(((f >> 8) & 0xFF, f & 0xFF))
+    for line in e.lines:
+        data = line.encode()
+        body.append(len(data))
+        body += data
+    n = _REC_HEAD_SIZE + len(body)
+    if n > 0xFFFF or len(code) > 255 or len(name) > 255 or len(lang) > 255:
+        raise RosterError("employee record too long: " + e.code)
+    head = struct.pack(
+        _REC_HEAD, n, len(e.cards), len(e.fingers), len(e.lines), len(lang), len(code), len(name)
+    )
+    return head + bytes(body)
+
+
+def decode_employee(rec):
+    _n, nc, nf, nl, ll, cl, nl2 = struct.unpack(_REC_HEAD, rec[:_REC_HEAD_SIZE])
+    at = _REC_HEAD_SIZE
+    code = str(rec[at : at + cl], "utf-8")
+    at += cl
+    name = str(rec[at : at + nl2], "utf-8")
+    at += nl2
+    lang = str(rec[at : at + ll], "utf-8")
+    at += ll
+    cards = []
+    for _ in range(nc):
+        k = rec[at]
+        cards.append(bytes(rec[at + 1 : at + 1 + k]))
+        at += 1 + k
+    fingers = []
+    for _ in range(nf):
+        fingers.append((rec[at] << 8) | rec[at + 1])
+        at += 2
+    lines = []
+    for _ in range(nl):
+        k = rec[at]
+        lines.append(str(rec[at + 1 : at + 1 + k], "utf-8"))
+        at += 1 + k
+    return Employee(code, name, lang, lines, cards, fingers)
+
+
+def employee_from_wire(item):
+    """An :class:`Employee` from a decoded roster page item."""
+    return Employee(
+        item["code"],
+        item["name"],
+        item.get("lang", ""),
+        item.get("lines", ()),
+        item.get("cards", ()),
+        item.get("fingers", ()),
+    )
+
+
+class _Bank:
+    def __init__(self, index, first_sector, sectors):
+        self.index = index
+        self.first = first_sector
+        self.sectors = sectors
+        self.valid = False
+        self.generation = 0
+        self.version = 0
+        self.count = 0
+        self.rec_bytes = 0
+        self.index_at = 0
+        self.slots = 0
+
+
+class Roster:
+    def __init__(self, flash):
+        self.flash = flash
+        half = flash.sector_count // 2
+        if half < 3:
+            raise ValueError("the roster region needs at least 6 sectors")
+        self.banks = (_Bank(0, 0, half), _Bank(1, half, half))
+        self.active = None
+        self.problems = []
+        self._slot = bytearray(8)
+        self._head = bytearray(_REC_HEAD_SIZE)
+        self._build = {}  # {"bank", "cursor", "count", "erased"} while a build is open
+
+    @classmethod
+    def mount(cls, flash):
+        roster = cls(flash)
+        roster._mount()
+        return roster
+
+    # ----------------------------------------------------------------------- reading
+
+    def _base(self, bank):
+        return bank.first * self.flash.sector_size
+
+    def _read_header(self, bank):
+        buf = bytearray(_HEAD_SIZE + 4)
+        self.flash.readinto(self._base(bank), buf)
+        fields = struct.unpack(_HEAD, buf[:_HEAD_SIZE])
+        if fields[0] == b"\xff\xff\xff\xff":
+            return
+        crc = struct.unpack("<I", buf[_HEAD_SIZE:])[0]
+        if fields[0] != MAGIC or fields[1] != FORMAT_VERSION:
+            self.problems.append("bank %d: not a roster" % bank.index)
+            return
+        if binascii.crc32(buf[:_HEAD_SIZE]) & 0xFFFFFFFF != crc:
+            self.problems.append("bank %d: header CRC mismatch" % bank.index)
+            return
+        bank.generation, bank.version, bank.count = fields[4], fields[5], fields[6]
+        bank.rec_bytes, bank.index_at, bank.slots = fields[7], fields[8], fields[9]
+        bank.valid = True
+
+    def _mount(self):
+        self.problems = []
+        self.active = None
+        for bank in self.banks:
+            bank.valid = False
+            self._read_header(bank)
+            if bank.valid and (self.active is None or bank.generation > self.active.generation):
+                self.active = bank
+
+    @property
+    def version(self):
+        return self.active.version if self.active is not None else 0
+
+    @property
+    def count(self):
+        return self.active.count if self.active is not None else 0
+
+    def _read(self, bank, offset, end):
+        """(employee, record length) at ``offset`` of ``bank``, or (None, 0)."""
+        head = self._head
+        base = self._base(bank)
+        self.flash.readinto(base + offset, head)
+        n = head[0] | (head[1] << 8)
+        if n < _REC_HEAD_SIZE or offset + n > end:
+            return None, 0
+        rec = bytearray(n)
+        self.flash.readinto(base + offset, rec)
+        try:
+            return decode_employee(rec), n
+        except (ValueError, IndexError, UnicodeError):
+            return None, 0
+
+    def _end(self, bank):
+        return self.flash.sector_size + bank.rec_bytes
+
+    def _find(self, key):
+        bank = self.active
+        if bank is None or not bank.slots:
+            return None
+        h = _hash(key)
+        mask = bank.slots - 1
+        slot = h & mask
+        base = self._base(bank) + bank.index_at
+        buf = self._slot
+        for _ in range(bank.slots):
+            self.flash.readinto(base + slot * 8, buf)
+            stored = buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24)
+            if stored == _EMPTY:
+                return None
+            if stored == h:
+                offset = buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)
+                e = self._read(bank, offset, self._end(bank))[0]
+                if e is not None and (key in e.cards or _finger_of(key, e)):
+                    return e
+            slot = (slot + 1) & mask
+        return None
+
+    def lookup_card(self, credential):
+        """The employee holding this card (IDm bytes), or None."""
+        return self._find(bytes(credential))
+
+    def lookup_finger(self, template_id):
+        return self._find(finger_key(template_id))
+
+    def employees(self):
+        """Every employee of the active roster, in stored order (a generator)."""
+        bank = self.active
+        if bank is None:
+            return
+        offset = self.flash.sector_size
+        end = self._end(bank)
+        while offset < end:
+            e, n = self._read(bank, offset, end)
+            if e is None:
+                self.problems.append("bank %d: unreadable record at %d" % (bank.index, offset))
+                return
+            yield e
+            offset += n
+
+    # ----------------------------------------------------------------------- writing
+
+    def _other(self):
+        if self.active is None:
+            return self.banks[0]
+        return self.banks[1 - self.active.index]
+
+    def begin(self):
+        """Start a new roster in the inactive bank (its header sector is erased first)."""
+        bank = self._other()
+        self.flash.erase(bank.first)  # the old header goes first: the bank is now invalid
+        bank.valid = False
+        self._build = {"bank": bank, "cursor": self.flash.sector_size, "count": 0, "erased": 1}
+
+    def _write(self, data):
+        b = self._build
+        bank = b["bank"]
+        flash = self.flash
+        size = flash.sector_size
+        limit = bank.sectors * size
+        at = b["cursor"]
+        if at + len(data) > limit:
+            raise RosterError("roster region full")
+        base = self._base(bank)
+        off = 0
+        while off < len(data):
+            sector = (at + off) // size
+            while b["erased"] <= sector:
+                flash.erase(bank.first + b["erased"])
+                b["erased"] += 1
+            page_room = flash.page_size - ((at + off) % flash.page_size)
+            chunk = data[off : off + page_room]
+            flash.program(base + at + off, chunk)
+            off += len(chunk)
+        b["cursor"] = at + len(data)
+        return at
+
+    def add(self, employee):
+        self._write(encode_employee(employee))
+        self._build["count"] += 1
+
+    def _keys(self, e):
+        for card in e.cards:
+            yield bytes(card)
+        for f in e.fingers:
+            yield finger_key(f)
+
+    def commit(self, version):
+        """Write the index and the header: the built roster becomes the active one."""
+        b = self._build
+        bank = b["bank"]
+        flash = self.flash
+        size = flash.sector_size
+        rec_bytes = b["cursor"] - size
+        # Count keys, size the index (a power of two, at most half full).
+        keys = 0
+        offset = size
+        while offset < b["cursor"]:
+            e, n = self._built(bank, offset)
+            keys += len(e.cards) + len(e.fingers)
+            offset += n
+        slots = 16
+        while slots < 2 * keys:
+            slots *= 2
+        index_at = ((b["cursor"] + size - 1) // size) * size
+        if index_at + slots * 8 > bank.sectors * size:
+            raise RosterError("roster region full (index)")
+        while b["erased"] * size < index_at + slots * 8:
+            flash.erase(bank.first + b["erased"])
+            b["erased"] += 1
+        base = self._base(bank) + index_at
+        buf = self._slot
+        mask = slots - 1
+        offset = size
+        while offset < b["cursor"]:
+            e, n = self._built(bank, offset)
+            for key in self._keys(e):
+                h = _hash(key)
+                slot = h & mask
+                while True:
+                    flash.readinto(base + slot * 8, buf)
+                    if buf == b"\xff" * 8:
+                        break
+                    slot = (slot + 1) & mask
+                flash.program(base + slot * 8, struct.pack("<II", h, offset))
+            offset += n
+        generation = (self.active.generation if self.active is not None else 0) + 1
+        head = struct.pack(
+            _HEAD,
+            MAGIC,
+            FORMAT_VERSION,
+            0xFF,
+            0xFFFF,
+            generation,
+            version,
+            b["count"],
+            rec_bytes,
+            index_at,
+            slots,
+        )
+        head += struct.pack("<I", binascii.crc32(head) & 0xFFFFFFFF)
+        flash.program(self._base(bank), head)
+        self._build = {}
+        self._read_header(bank)
+        if not bank.valid:
+            raise RosterError("roster header did not verify")
+        self.active = bank
+
+    def _built(self, bank, offset):
+        e, n = self._read(bank, offset, self._build["cursor"])
+        if e is None:
+            raise RosterError("record at %d did not read back" % offset)
+        return e, n
+
+    # ------------------------------------------------------------------ service pages
+
+    def apply_page(self, page):
+        """Apply one decoded roster page; True when the fetch is complete (version moved).
+
+        ``page["first"]`` (set by ``protocol.client``) starts a full roster afresh, so a fetch
+        that was interrupted and started again never doubles employees.
+        """
+        last = page["next"] is None
+        if page["full"]:
+            build = self._build
+            if page.get("first", True) or not build.get("full"):
+                self.begin()
+                self._build["full"] = True
+            for item in page["upsert"]:
+                self.add(employee_from_wire(item))
+            if last:
+                self.commit(page["version"])
+            return last
+        changed = {}
+        for item in page["upsert"]:
+            changed[item["code"]] = True
+        for code in page["delete"]:
+            changed[code] = True
+        keep_version = self.version
+        self.begin()
+        for e in self.employees():  # the active roster, copied without the page's codes
+            if e.code not in changed:
+                self.add(e)
+        for item in page["upsert"]:
+            self.add(employee_from_wire(item))
+        self.commit(page["version"] if last else keep_version)
+        return last
+
+
+def _finger_of(key, e):
+    if len(key) != 3 or key[0] != 0xF1:
+        return False
+    return ((key[1] << 8) | key[2]) in e.fingers
