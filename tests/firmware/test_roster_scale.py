@@ -14,8 +14,8 @@ def test_five_thousand_employees_every_card_found_with_few_reads():
     for start in range(0, 5000, 200):
         items = [
             {
-                "code": "E%05d" % i,
-                "name": "社員 %d" % i,
+                "code": f"E{i:05d}",
+                "name": f"社員 {i}",
                 "cards": [card(i), card(100000 + i)],
                 "fingers": [i],
                 "lines": ["残業残り 40 h"],
@@ -23,8 +23,14 @@ def test_five_thousand_employees_every_card_found_with_few_reads():
             for i in range(start, start + 200)
         ]
         last = start + 200 == 5000
-        page = {"full": True, "version": 3, "upsert": items, "delete": [],
-                "next": None if last else "E%05d" % (start + 199), "first": start == 0}
+        page = {
+            "full": True,
+            "version": 3,
+            "upsert": items,
+            "delete": [],
+            "next": None if last else f"E{start + 199:05d}",
+            "first": start == 0,
+        }
         roster.apply_page(page)
     roster = Roster.mount(flash)
     assert roster.count == 5000
@@ -32,7 +38,7 @@ def test_five_thousand_employees_every_card_found_with_few_reads():
     for i in range(0, 5000, 7):
         for c in (card(i), card(100000 + i)):
             flash.reset_counters()
-            assert roster.lookup_card(c).code == "E%05d" % i
+            assert roster.lookup_card(c).code == f"E{i:05d}"
             reads.append(flash.reads)
     # A few index slots and one record (two reads): independent of the roster's size.
     assert sum(reads) / len(reads) < 4.5 and max(reads) < 32
