@@ -148,6 +148,7 @@ class Outcome:
         self.roster = None  # one roster page to apply
         self.min_offline_fw = None
         self.held = None  # highest sequence number the service holds
+        self.resend = False  # the delivered punches were a resend (not the oldest unsent)
 
     def __repr__(self):
         return "<Outcome %s ok=%s %s delivered=%d mode=%s>" % (
@@ -635,6 +636,7 @@ class Client:
                 self._suspect = 0
                 self._strikes = 0
         progress = flight.get("resend")
+        out.resend = progress is not None
         if progress is not None and self._resend:
             entry = self._resend[0]
             entry[1] = progress[0]

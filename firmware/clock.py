@@ -1,0 +1,84 @@
+"""The terminal's clock: real time when it is known, monotonic time always (MicroPython).
+
+The board gives a monotonic millisecond count (``now_ms``, from ``time.ticks_ms`` widened by the
+main loop) and, when its RTC's backup battery held, a wall-clock reading at boot. The service
+(hello, heartbeat: PRT-HELLO-4) and NTP set it. Until it is valid, punches are taken with
+seconds since boot and the boot ID, marked unsynced (PRT-PUNCH-1), never with a made-up date.
+
+After a failed first sync the next tries come 1, 3, 5, 10, 30 and 60 minutes later, then hourly;
+once synced, a re-sync every 24 hours.
+"""
+
+from micropython import const
+
+RETRY_MINUTES = (1, 3, 5, 10, 30, 60)
+_HOURLY_MS = const(3600000)
+_DAILY_MS = 86400000
+EARLIEST_VALID = 1704067200  # 2024-01-01: an RTC earlier than this lost its battery
+
+
+class Clock:
+    def __init__(self, utc_offset_min=540, jump_log_s=120):
+        self.utc_offset_min = utc_offset_min
+        self.jump_log_s = jump_log_s
+        self.valid = False
+        self.source = ""  # "rtc", "service", "ntp"
+        self._base = 0  # epoch seconds at now_ms == 0
+        self.failures = 0
+        self.next_sync_ms = 0
+
+    def set(self, now_ms, epoch, source):
+        """Set from a trusted source; returns the jump in seconds (0 when it was not valid)."""
+        if epoch < EARLIEST_VALID:
+            return 0
+        jump = 0
+        if self.valid:
+            jump = epoch - self.now(now_ms)
+        self._base = epoch - now_ms // 1000
+        self.valid = True
+        self.source = source
+        self.failures = 0
+        self.next_sync_ms = now_ms + _DAILY_MS
+        return jump
+
+    def from_rtc(self, now_ms, epoch):
+        """The RTC's reading at boot, if plausible."""
+        if epoch is not None and epoch >= EARLIEST_VALID:
+            self._base = epoch - now_ms // 1000
+            self.valid = True
+            self.source = "rtc"
+            self.next_sync_ms = now_ms  # confirm with the service or NTP at once
+            return True
+        return False
+
+    def sync_failed(self, now_ms):
+        """A sync attempt failed: when to try again."""
+        if self.failures < len(RETRY_MINUTES):
+            wait = RETRY_MINUTES[self.failures] * 60000
+        else:
+            wait = _HOURLY_MS
+        self.failures += 1
+        self.next_sync_ms = now_ms + wait
+        return self.next_sync_ms
+
+    def now(self, now_ms):
+        """UTC seconds, or None when the clock is not valid."""
+        if not self.valid:
+            return None
+        return self._base + now_ms // 1000
+
+    def local_minutes(self, now_ms):
+        """Minutes since local midnight (monotonic minutes when the clock is not valid)."""
+        t = self.now(now_ms)
+        if t is None:
+            return (now_ms // 60000) % 1440
+        return ((t + self.utc_offset_min * 60) // 60) % 1440
+
+    def hhmm(self, now_ms):
+        if not self.valid:
+            return "--:--"
+        m = self.local_minutes(now_ms)
+        return "%02d:%02d" % (m // 60, m % 60)
+
+    def big_jump(self, jump):
+        return jump > self.jump_log_s or -jump > self.jump_log_s

@@ -1,0 +1,91 @@
+"""The terminal's states and transitions, as data (firmware/fsm.py runs it; firmware.diagram draws
+it with ``transitions``). Guards and actions are methods of ``firmware.terminal.Terminal``.
+
+Rows are ``(source, event, dest, guards, actions)``; the first row whose guards pass is taken.
+"""
+
+STATES = (
+    "booting",  # configuration, journal mount, self-test: no service needed (MNT-06)
+    "ready",  # clock, selected kind, online / offline / maintenance, unsent count
+    "clock_invalid",  # ready, but punches carry monotonic time and the boot ID
+    "identifying",  # waiting for a finger (after a card, or after a failed finger attempt)
+    "recording",  # the punch is being appended to the journal
+    "feedback",  # OK or error message, for feedback_ms
+    "service_pin",  # PIN entry for service mode
+    "service",  # status, network, journal, version; enrolment only when online (MNT-05)
+    "journal_full",  # no room for a punch until uploads free some
+    "reader_fault",  # the reader does not answer
+)
+
+# States in which a tap is taken (a new tap also cuts a message short).
+TAP = ("ready", "clock_invalid", "feedback", "identifying")
+IDLE = ("ready", "clock_invalid")
+
+TABLE = (
+    ("booting", "booted", "journal_full", ("journal_is_full",), ("show_full",)),
+    ("booting", "booted", "clock_invalid", ("!clock_is_valid",), ("show_ready",)),
+    ("booting", "booted", "ready", (), ("show_ready",)),
+    # Reader faults from anywhere but booting; the reader coming back returns to idle.
+    (
+        (
+            "ready",
+            "clock_invalid",
+            "identifying",
+            "feedback",
+            "service_pin",
+            "service",
+            "journal_full",
+        ),
+        "reader_fault",
+        "reader_fault",
+        (),
+        ("show_reader_fault",),
+    ),
+    ("reader_fault", "reader_ok", "journal_full", ("journal_is_full",), ("show_full",)),
+    ("reader_fault", "reader_ok", "clock_invalid", ("!clock_is_valid",), ("show_ready",)),
+    ("reader_fault", "reader_ok", "ready", (), ("show_ready",)),
+    # A card.
+    (TAP, "card", "feedback", ("card_is_bad",), ("refuse_card",)),
+    (TAP, "card", "service", ("card_is_admin",), ("enter_service",)),
+    (TAP, "card", "feedback", ("who_unknown", "unknown_refused"), ("refuse_unknown",)),
+    (TAP, "card", "feedback", ("!can_punch_now",), ("refuse_offline",)),
+    (TAP, "card", "feedback", ("is_double",), ("say_already",)),
+    (TAP, "card", "identifying", ("needs_finger",), ("prompt_finger",)),
+    (TAP, "card", "recording", (), ("record",)),
+    # A finger result (1:N identification, or the finger after a card).
+    (TAP, "finger", "feedback", ("finger_matched", "!can_punch_now"), ("refuse_offline",)),
+    (TAP, "finger", "feedback", ("finger_matched", "is_double"), ("say_already",)),
+    (TAP, "finger", "recording", ("finger_matched",), ("record",)),
+    (TAP, "finger", "feedback", ("retries_exhausted",), ("say_not_recognised",)),
+    (TAP, "finger", "identifying", (), ("prompt_retry",)),
+    ("identifying", "timeout", "clock_invalid", ("!clock_is_valid",), ("show_ready",)),
+    ("identifying", "timeout", "ready", (), ("show_ready",)),
+    # Recording: OK only after the journal's append returned.
+    ("recording", "stored", "feedback", (), ("say_ok",)),
+    ("recording", "store_full", "journal_full", (), ("say_full",)),
+    ("recording", "store_failed", "feedback", (), ("say_store_failed",)),
+    ("feedback", "timeout", "journal_full", ("journal_is_full",), ("show_full",)),
+    ("feedback", "timeout", "clock_invalid", ("!clock_is_valid",), ("show_ready",)),
+    ("feedback", "timeout", "ready", (), ("show_ready",)),
+    # Journal full: taps are refused with their message until uploads free a slot.
+    ("journal_full", "card", None, (), ("say_full",)),
+    ("journal_full", "finger", None, (), ("say_full",)),
+    ("journal_full", "space", "clock_invalid", ("!clock_is_valid",), ("show_ready",)),
+    ("journal_full", "space", "ready", (), ("show_ready",)),
+    # Keys: punch kind, and the service key (then a PIN).
+    (IDLE, "key", None, ("key_is_kind",), ("select_kind",)),
+    (IDLE, "key", "service_pin", ("key_is_service",), ("prompt_pin",)),
+    ("service_pin", "key", "service", ("pin_is_right",), ("enter_service",)),
+    ("service_pin", "key", "feedback", ("pin_is_wrong",), ("say_pin_wrong",)),
+    ("service_pin", "key", None, (), ("pin_key",)),
+    ("service_pin", "timeout", "ready", (), ("show_ready",)),
+    ("service", "key", "ready", ("key_is_exit",), ("leave_service",)),
+    ("service", "key", None, (), ("service_page",)),
+    ("service", "card", None, ("!card_is_admin",), ("enrol_card",)),
+    ("service", "card", "ready", (), ("leave_service",)),
+    ("service", "timeout", "ready", (), ("leave_service",)),
+    # The clock.
+    ("ready", "clock_lost", "clock_invalid", (), ("show_ready",)),
+    ("clock_invalid", "clock_valid", "ready", (), ("show_ready",)),
+    (IDLE, "refresh", None, (), ("show_ready",)),
+)

@@ -1,0 +1,571 @@
+"""The terminal at the door: identification, recording, feedback, modes (MicroPython, sans-IO).
+
+``Terminal`` is the model of the state table in ``firmware/states.py``: its guards and actions
+are the methods named there. It is fed events with the time (``now_ms``, monotonic
+milliseconds) and returns actions for the board: :class:`Show`, :class:`Beep`, :class:`Led`,
+:class:`SetRtc`, :class:`Reboot`. It opens no socket and reads no clock; ``firmware/main.py``
+(on a board) and ``simulator/door.py`` (on the desktop) drive it. The uplink to the service is
+``firmware.uplink.Uplink``, driven by the same loop.
+
+A tap answers OK only after ``Journal.append`` returned a sequence number: the punch is on flash.
+"""
+
+from micropython import const
+
+from firmware import VERSION, eventlog, texts
+from firmware.fsm import Machine
+from firmware.journal import FULL, STATE_FULL, STATE_NEARLY_FULL
+from firmware.punch import (
+    FLAG_OFFLINE,
+    FLAG_UNKNOWN_CREDENTIAL,
+    KIND_BREAK_END,
+    KIND_BREAK_START,
+    KIND_CLOCK_IN,
+    KIND_CLOCK_OUT,
+    KIND_UNSPECIFIED,
+    METHOD_CARD_AND_FINGER,
+    METHOD_FELICA,
+    METHOD_FINGER,
+    Punch,
+)
+from firmware.states import STATES, TABLE
+from protocol.client import firmware_allowed
+
+_IDENTIFY_MS = const(10000)
+_SERVICE_MS = const(60000)
+_PIN_MS = const(15000)
+_KIND_HOLD_MS = const(10000)  # a kind chosen with a key applies to taps within this time
+
+KIND_KEYS = {
+    "in": KIND_CLOCK_IN,
+    "out": KIND_CLOCK_OUT,
+    "break_start": KIND_BREAK_START,
+    "break_end": KIND_BREAK_END,
+}
+
+
+class Show:
+    """Display lines; ``style`` is ready, ok, offline, error, info or service."""
+
+    def __init__(self, lines, style):
+        self.lines = lines
+        self.style = style
+
+    def __repr__(self):
+        return "Show(%s: %s)" % (self.style, " | ".join(self.lines))
+
+
+class Beep:
+    """A beep pattern: ok (one short), offline (two short), error (one long)."""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+
+    def __repr__(self):
+        return "Beep(%s)" % self.pattern
+
+
+class Led:
+    def __init__(self, pattern):
+        self.pattern = pattern  # green, amber, red, off
+
+    def __repr__(self):
+        return "Led(%s)" % self.pattern
+
+
+class SetRtc:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+
+class Reboot:
+    pass
+
+
+class Card:
+    """A card read: ``idm`` bytes; ``count`` cards in the field; ``stable`` false when the ID
+    changed between two reads (random-ID cards); ``readable`` false when reads failed."""
+
+    def __init__(self, idm=b"", count=1, stable=True, readable=True):
+        self.idm = bytes(idm)
+        self.count = count
+        self.stable = stable
+        self.readable = readable
+        self.employee = None  # filled by the terminal before the event is fired
+
+
+class Finger:
+    """A finger module result: match (with ``template``), no_match, poor, no_finger."""
+
+    def __init__(self, result, template=0):
+        self.result = result
+        self.template = template
+        self.employee = None
+
+
+class Terminal:
+    def __init__(self, journal, roster, config, log, clock, boot_id=0, board="sim"):
+        self.journal = journal
+        self.roster = roster
+        self.config = config
+        self.log = log
+        self.clock = clock
+        self.boot_id = boot_id
+        self.board = board
+        self.machine = Machine(self, STATES, TABLE, "booting")
+        self.actions = []
+        self.mode = "unknown"  # online, offline, maintenance, refused (from the uplink)
+        self.maintenance_end = None
+        self.min_offline_fw = ""
+        self.firmware = VERSION
+        self._deadline = None
+        self._kind = None  # (kind, until_ms) chosen with a key
+        self._recent = {}  # who -> time of the last punch (double-punch window)
+        self._who = None  # employee being identified (card then finger)
+        self._cred = b""
+        self._method = METHOD_FELICA
+        self._retries = 0
+        self._pin = ""
+        self._journal_state = None
+        self._now = 0
+        self.last_seq = 0
+        self._pending = (None, Punch(0))  # (event, punch) of the tap being recorded
+        self.taps = 0
+
+    # ------------------------------------------------------------------- events in
+
+    def _take(self):
+        out = self.actions
+        self.actions = []
+        return out
+
+    def boot(self, now_ms, rtc_epoch=None):
+        """Start: configuration and journal are already mounted by the caller."""
+        self._now = now_ms
+        self.clock.utc_offset_min = self.config["utc_offset_min"]
+        self.clock.jump_log_s = self.config["clock_jump_log_s"]
+        self.journal.nearly_full_percent = self.config["nearly_full_percent"]
+        if not self.clock.from_rtc(now_ms, rtc_epoch):
+            self._log(now_ms, eventlog.CLOCK_INVALID, "no valid RTC at boot")
+        self._log(now_ms, eventlog.BOOT, "boot %d fw %s %s" % (self.boot_id, VERSION, self.board))
+        self._journal_state = self.journal.state()
+        self.machine.fire("booted")
+        return self._take()
+
+    def card(self, now_ms, card):
+        self._now = now_ms
+        self.taps += 1
+        if card.readable and card.count == 1 and card.stable:
+            card.employee = self.roster.lookup_card(card.idm)
+        self.machine.fire("card", card)
+        return self._take()
+
+    def finger(self, now_ms, finger):
+        self._now = now_ms
+        if finger.result == "match":
+            finger.employee = self.roster.lookup_finger(finger.template)
+        self.machine.fire("finger", finger)
+        return self._take()
+
+    def key(self, now_ms, key):
+        self._now = now_ms
+        self.machine.fire("key", key)
+        return self._take()
+
+    def reader_fault(self, now_ms, detail):
+        self._now = now_ms
+        self._log(now_ms, eventlog.READER_FAULT, detail)
+        self.machine.fire("reader_fault")
+        return self._take()
+
+    def reader_ok(self, now_ms):
+        self._now = now_ms
+        if self.machine.state == "reader_fault":
+            self._log(now_ms, eventlog.READER_RECOVERED, "")
+        self.machine.fire("reader_ok")
+        return self._take()
+
+    def tick(self, now_ms):
+        """Timers and background work; call often (every 100 ms or so)."""
+        self._now = now_ms
+        if self._deadline is not None and now_ms >= self._deadline:
+            self._deadline = None
+            self.machine.fire("timeout")
+        if self.machine.state in ("ready", "clock_invalid"):
+            self.journal.prepare()  # pre-erase the next sector: never on the tap path
+        self._check_journal(now_ms)
+        return self._take()
+
+    def status_changed(self, now_ms):
+        """The uplink changed mode, clock or counts: redraw the idle screen."""
+        self._now = now_ms
+        if self.clock.valid and self.machine.state == "clock_invalid":
+            self.machine.fire("clock_valid")
+        else:
+            self.machine.fire("refresh")
+        return self._take()
+
+    # ---------------------------------------------------------------------- guards
+
+    def journal_is_full(self, data=None):
+        return self.journal.free_slots() == 0
+
+    def clock_is_valid(self, data=None):
+        return self.clock.valid
+
+    def card_is_bad(self, card):
+        return not card.readable or card.count != 1 or not card.stable
+
+    def card_is_admin(self, card):
+        return card.idm.hex() in self.config["admin_cards"]
+
+    def who_unknown(self, card):
+        return card.employee is None
+
+    def unknown_refused(self, data=None):
+        return self.config["unknown_card"] == "refuse"
+
+    def can_punch_now(self, data=None):
+        """MNT-07 and MNT-08: offline punching allowed by configuration and firmware version."""
+        if self.mode == "online":
+            return True
+        if not self.config["offline_punching"]:
+            return False
+        return firmware_allowed(self.firmware, self.min_offline_fw)
+
+    def _who_key(self, data):
+        if data.employee is not None:
+            return data.employee.code
+        return "?" + self._cred_of(data).hex()
+
+    def is_double(self, data):
+        last = self._recent.get(self._who_key(data))
+        window = self.config["double_punch_s"] * 1000
+        return last is not None and window > 0 and self._now - last < window
+
+    def needs_finger(self, card):
+        mode = self.config["identify_mode"]
+        return mode == "card_then_finger" and card.employee is not None
+
+    def finger_matched(self, finger):
+        if finger.result != "match" or finger.employee is None:
+            return False
+        if self.machine.state == "identifying" and self._who is not None:
+            return finger.employee.code == self._who.code  # card then finger: the same person
+        return True
+
+    def retries_exhausted(self, finger):
+        return self._retries + 1 >= self.config["finger_retry_limit"]
+
+    def key_is_kind(self, key):
+        return key in KIND_KEYS
+
+    def key_is_service(self, key):
+        return key == "service" and self.config["service_pin"] != ""
+
+    def pin_is_right(self, key):
+        return key == "ok" and self._pin == self.config["service_pin"]
+
+    def pin_is_wrong(self, key):
+        return key == "ok" and self._pin != self.config["service_pin"]
+
+    def key_is_exit(self, key):
+        return key in ("cancel", "service")
+
+    # --------------------------------------------------------------------- display
+
+    def _lang(self, employee=None):
+        if employee is not None and employee.lang in ("ja", "en"):
+            return employee.lang
+        return self.config["language"]
+
+    def _status_line(self, lang):
+        if self.mode == "maintenance":
+            line = texts.text("maintenance", lang)
+            if self.maintenance_end is not None:
+                end = self.clock_text(self.maintenance_end)
+                line += " " + texts.text("maintenance_until", lang) % end
+            return line
+        if self.mode in ("offline", "refused", "unknown"):
+            line = texts.text("offline", lang)
+        else:
+            line = texts.text("online", lang)
+        unsent = self.journal.unsent_count
+        if unsent:
+            line += " " + texts.text("unsent", lang) % unsent
+        return line
+
+    def clock_text(self, epoch):
+        m = ((epoch + self.clock.utc_offset_min * 60) // 60) % 1440
+        return "%02d:%02d" % (m // 60, m % 60)
+
+    def _screen(self, lines, style, beep=None, led=None, hold=True):
+        self.actions.append(Show(tuple(lines), style))
+        if beep is not None:
+            self.actions.append(Beep(beep))
+        if led is not None:
+            self.actions.append(Led(led))
+        self._deadline = self._now + self.config["feedback_ms"] if hold else None
+
+    def _refuse(self, key, lang=None):
+        lang = lang or self.config["language"]
+        self._screen((texts.text(key, lang),), "error", "error", "red")
+
+    def show_ready(self, data=None):
+        lang = self.config["language"]
+        kind = self._current_kind()
+        prompt = "ready_finger" if self.config["identify_mode"] == "finger" else "ready"
+        first = self.clock.hhmm(self._now) + " " + texts.kind_name(kind, lang)
+        if not self.clock.valid:
+            first = texts.text("clock_invalid", lang) + " " + texts.kind_name(kind, lang)
+        self.actions.append(
+            Show((first, texts.text(prompt, lang), self._status_line(lang)), "ready")
+        )
+        self.actions.append(Led("green" if self.mode == "online" else "amber"))
+        self._deadline = None
+        self._who = None
+        self._retries = 0
+
+    def show_full(self, data=None):
+        lang = self.config["language"]
+        self._screen(
+            (texts.text("journal_full", lang), self._status_line(lang)),
+            "error",
+            "error",
+            "red",
+            False,
+        )
+
+    def say_full(self, data=None):
+        self._refuse("journal_full")
+        self._deadline = None
+
+    def show_reader_fault(self, data=None):
+        self._screen(
+            (texts.text("reader_fault", self.config["language"]),), "error", "error", "red", False
+        )
+
+    def refuse_card(self, card):
+        if card.count > 1:
+            self._refuse("multiple")
+        elif not card.stable:
+            self._refuse("random_id")
+        else:
+            self._refuse("unreadable")
+
+    def refuse_unknown(self, card):
+        self._log(self._now, eventlog.UNKNOWN_CARD, "refused " + card.idm.hex())
+        self._refuse("unknown_refused")
+
+    def refuse_offline(self, data):
+        if not self.config["offline_punching"]:
+            self._refuse("always_online", self._lang(data.employee))
+        else:
+            self._refuse("old_firmware", self._lang(data.employee))
+
+    def say_already(self, data):
+        lang = self._lang(data.employee)
+        name = data.employee.name if data.employee is not None else ""
+        self._screen((name, texts.text("already", lang)), "info", "error", "amber")
+
+    def prompt_finger(self, card):
+        self._who = card.employee
+        self._cred = card.idm
+        self._retries = 0
+        lang = self._lang(card.employee)
+        self._screen((card.employee.name, texts.text("finger_prompt", lang)), "info")
+        self._deadline = self._now + _IDENTIFY_MS
+
+    def prompt_retry(self, finger):
+        self._retries += 1
+        lang = self.config["language"]
+        key = {"poor": "finger_poor", "no_finger": "finger_none"}.get(
+            finger.result, "finger_no_match"
+        )
+        self._screen((texts.text(key, lang),), "info", "error")
+        self._deadline = self._now + _IDENTIFY_MS
+
+    def say_not_recognised(self, finger):
+        self._log(
+            self._now, eventlog.READER_FAULT, "finger not recognised %d times" % (self._retries + 1)
+        )
+        self._refuse("finger_failed")
+        self._who = None
+        self._retries = 0
+
+    def say_pin_wrong(self, key):
+        self._pin = ""
+        self._refuse("pin_wrong")
+
+    # --------------------------------------------------------------------- punching
+
+    def _cred_of(self, data):
+        if isinstance(data, Card):
+            return data.idm
+        if self._who is not None:
+            return self._cred  # card then finger: the card identifies
+        return bytes(((data.template >> 8) & 0xFF, data.template & 0xFF))
+
+    def _current_kind(self):
+        if not self.config["keys_present"]:
+            return KIND_UNSPECIFIED
+        if self._kind is not None and self._now < self._kind[1]:
+            return self._kind[0]
+        minutes = self.clock.local_minutes(self._now)
+        kind = KIND_UNSPECIFIED
+        best = -1
+        for hour, minute, k in self.config["kind_schedule"]:
+            at = hour * 60 + minute
+            if best < at <= minutes:
+                best, kind = at, k
+        if best < 0:  # before the first entry of the day: the last entry of the previous day
+            for hour, minute, k in self.config["kind_schedule"]:
+                at = hour * 60 + minute
+                if at > best:
+                    best, kind = at, k
+        return kind
+
+    def select_kind(self, key):
+        self._kind = (KIND_KEYS[key], self._now + _KIND_HOLD_MS)
+        self.show_ready()
+
+    def record(self, data):
+        employee = data.employee
+        if isinstance(data, Card):
+            method = METHOD_FELICA
+        elif self._who is not None:
+            method = METHOD_CARD_AND_FINGER
+        else:
+            method = METHOD_FINGER
+        flags = 0
+        if self.mode != "online":
+            flags |= FLAG_OFFLINE
+        if employee is None:
+            flags |= FLAG_UNKNOWN_CREDENTIAL
+        epoch = self.clock.now(self._now)
+        synced = epoch is not None
+        when = epoch if synced else self._now // 1000
+        punch = Punch(
+            when,
+            self._current_kind(),
+            method,
+            self._cred_of(data),
+            synced,
+            self.clock.utc_offset_min,
+            self.boot_id,
+            flags,
+        )
+        self._pending = (data, punch)
+        try:
+            seq = self.journal.append(punch)
+        except OSError as e:
+            self._log(self._now, eventlog.JOURNAL_ISSUE, "append failed: %s" % e)
+            self.machine.fire("store_failed", data)
+            return
+        if seq == FULL:
+            self.machine.fire("store_full", data)
+            return
+        self.last_seq = seq
+        self._recent[self._who_key(data)] = self._now
+        self._forget_old()
+        self.machine.fire("stored", data)
+
+    def _forget_old(self):
+        window = self.config["double_punch_s"] * 1000
+        if len(self._recent) > 64:
+            for who in list(self._recent):
+                if self._now - self._recent[who] >= window:
+                    del self._recent[who]
+
+    def say_ok(self, data):
+        employee = data.employee
+        lang = self._lang(employee)
+        punch = self._pending[1]
+        offline = punch.flags & FLAG_OFFLINE
+        if employee is None:
+            first = texts.text("unknown_recorded", lang)
+        else:
+            first = employee.name
+        lines = [first, texts.kind_name(punch.kind, lang) + " " + self.clock.hhmm(self._now)]
+        if offline:
+            lines.append(texts.text("offline_saved", lang))
+        elif employee is not None and employee.lines:
+            lines.append(employee.lines[0])  # e.g. remaining overtime (CLK-04)
+        else:
+            lines.append(texts.text("ok", lang))
+        if employee is None:
+            self._log(self._now, eventlog.UNKNOWN_CARD, "recorded %s" % punch.credential.hex())
+        style = "offline" if offline else "ok"
+        self._screen(lines, style, style, "amber" if offline else "green")
+        self._who = None
+        self._retries = 0
+
+    def say_store_failed(self, data):
+        self._refuse("store_failed")
+
+    def _check_journal(self, now_ms):
+        state = self.journal.state()
+        if state == self._journal_state:
+            return
+        if state == STATE_NEARLY_FULL:
+            self._log(now_ms, eventlog.JOURNAL_NEARLY_FULL, "%d free" % self.journal.free_slots())
+        elif state == STATE_FULL:
+            self._log(now_ms, eventlog.JOURNAL_FULL, "")
+        elif self.machine.state == "journal_full":
+            self.machine.fire("space")
+        self._journal_state = state
+
+    # ---------------------------------------------------------------------- service
+
+    def prompt_pin(self, key):
+        self._pin = ""
+        self._screen((texts.text("pin", self.config["language"]), ""), "service")
+        self._deadline = self._now + _PIN_MS
+
+    def pin_key(self, key):
+        if key.isdigit() and len(self._pin) < 8:
+            self._pin += key
+        elif key == "cancel":
+            self._pin = ""
+        self._screen((texts.text("pin", self.config["language"]), "*" * len(self._pin)), "service")
+        self._deadline = self._now + _PIN_MS
+
+    def enter_service(self, data=None):
+        self._log(self._now, eventlog.SERVICE_MODE, "enter")
+        self.service_page(None)
+
+    def service_page(self, key):
+        status = self.journal.status()
+        lines = (
+            texts.text("service", self.config["language"]) + " " + VERSION,
+            "%s %s" % (self.mode, self.clock.hhmm(self._now)),
+            "journal %d/%d unsent" % (status["unsent"], status["capacity"]),
+            "roster v%d %d" % (self.roster.version, self.roster.count),
+        )
+        self._screen(lines, "service")
+        self._deadline = self._now + _SERVICE_MS
+
+    def enrol_card(self, card):
+        """MNT-05: enrolment needs the service; offline or in maintenance it is refused."""
+        if self.mode != "online":
+            self._screen((texts.text("enrol_offline", self.config["language"]),), "error", "error")
+        else:
+            self._screen(("enrol " + card.idm.hex(),), "service", "ok")
+        self._deadline = self._now + _SERVICE_MS
+
+    def leave_service(self, data=None):
+        self._log(self._now, eventlog.SERVICE_MODE, "leave")
+        self.show_ready()
+        if not self.clock.valid:
+            self.machine.fire("clock_lost")
+
+    # ------------------------------------------------------------------------ misc
+
+    def _log(self, now_ms, code, text):
+        if self.log is None:
+            return
+        self.log.append(code, text, self.clock.now(now_ms), now_ms // 1000, self.boot_id)
+
+    @property
+    def state(self):
+        return self.machine.state

@@ -1,0 +1,196 @@
+"""The uplink: the protocol client run against the journal, clock, roster, config and event log.
+
+Sans-IO like the rest: the loop asks :meth:`Uplink.next_action` for a ``protocol.client.Send``
+or ``Wait``, writes the bytes over the board's link, and feeds back what happens
+(:meth:`receive`, :meth:`closed`, :meth:`timed_out`, :meth:`failed`, :meth:`link`). Each finished
+exchange is applied here: acknowledged punches marked delivered in the journal, poison punches
+written to the event log and then marked (PRT-CLI-7, PRT-CLI-11), the clock set from signed
+answers, maintenance and network errors logged (MNG-04 with ``[res=N]``), configuration,
+roster pages and commands applied, and the terminal told to redraw.
+"""
+
+from firmware import eventlog
+from firmware.terminal import Reboot, SetRtc
+from protocol import messages
+from protocol.client import MODE_MAINTENANCE, MODE_ONLINE, Client, Identity, Settings
+
+
+class _Source:
+    """What the client reads: the journal, the clock and the event log."""
+
+    def __init__(self, uplink):
+        self.u = uplink
+
+    def unsent(self, limit=-1):
+        return self.u.journal.unsent(limit)
+
+    def read(self, seq):
+        return self.u.journal.read(seq)
+
+    def journal_status(self):
+        return self.u.journal.status()
+
+    def clock_state(self):
+        u = self.u
+        t = u.clock.now(u.now_ms)
+        return messages.clock_state(t is not None, t, u.terminal.boot_id, u.now_ms // 1000)
+
+    def log_events(self, after, limit):
+        return self.u.log.events(after, limit)
+
+
+class Uplink:
+    def __init__(self, terminal, tenant, terminal_id, secret, settings=None, entropy=b""):
+        self.terminal = terminal
+        self.journal = terminal.journal
+        self.clock = terminal.clock
+        self.log = terminal.log
+        self.config = terminal.config
+        self.roster = terminal.roster
+        identity = Identity(tenant, terminal_id, secret, terminal.firmware, terminal.board)
+        self.client = Client(identity, settings or Settings(), terminal.boot_id, entropy)
+        self.source = _Source(self)
+        self.now_ms = 0
+        self._last_error = None
+        self.delivered = 0
+        self.actions = []  # SetRtc, Reboot and redraws for the board
+
+    def start(self, now_ms):
+        self.now_ms = now_ms
+        self.client.start(now_ms, self.clock.now(now_ms), self.config.version, self.roster.version)
+
+    def next_action(self, now_ms):
+        self.now_ms = now_ms
+        return self.client.next_action(now_ms, self.source)
+
+    def receive(self, now_ms, data):
+        self.now_ms = now_ms
+        out = self.client.receive(now_ms, data)
+        return self._apply(now_ms, out)
+
+    def closed(self, now_ms):
+        self.now_ms = now_ms
+        return self._apply(now_ms, self.client.closed(now_ms))
+
+    def timed_out(self, now_ms):
+        self.now_ms = now_ms
+        return self._apply(now_ms, self.client.timed_out(now_ms))
+
+    def failed(self, now_ms, error_class, detail=""):
+        self.now_ms = now_ms
+        return self._apply(now_ms, self.client.failed(now_ms, error_class, detail))
+
+    def link(self, now_ms, up):
+        self.now_ms = now_ms
+        if up:
+            self.client.link_up(now_ms)
+            return []
+        return self._apply(now_ms, self.client.link_down(now_ms))
+
+    def punch_stored(self, now_ms):
+        """A tap was stored: upload it now if nothing is waiting on a back-off."""
+        self.client.upload_now(now_ms)
+
+    # ----------------------------------------------------------------------- outcomes
+
+    def _event(self, now_ms, code, text):
+        self.log.append(code, text, self.clock.now(now_ms), now_ms // 1000, self.terminal.boot_id)
+
+    def _apply(self, now_ms, out):
+        if out is None:
+            return []
+        t = self.terminal
+        if out.delivered:
+            if out.resend:
+                for seq in out.delivered:
+                    self.journal.mark_delivered(seq)
+            else:
+                self.journal.mark_delivered_up_to(max(out.delivered))
+            self.delivered += len(out.delivered)
+        for seq, reason in out.set_aside:
+            punch = self.journal.read(seq)
+            body = messages.encode_punch(punch) if punch is not None else "seq %d" % seq
+            self._event(now_ms, eventlog.PUNCH_SET_ASIDE, (reason + " " + body)[:106])
+            self.journal.mark_delivered(seq)
+            self.client.forget_set_aside(seq)
+        if out.server_time is not None:
+            self._set_clock(now_ms, out.server_time, "service")
+        self._mode(now_ms, out)
+        if out.min_offline_fw is not None:
+            t.min_offline_fw = out.min_offline_fw
+        if out.config is not None:
+            self._config(now_ms, out.config)
+        if out.roster is not None:
+            self._roster(now_ms, out.roster)
+        for cmd in out.commands:
+            self._command(now_ms, cmd)
+        actions = self.actions
+        self.actions = []
+        return actions + t.status_changed(now_ms)
+
+    def _set_clock(self, now_ms, epoch, source):
+        was_valid = self.clock.valid
+        jump = self.clock.set(now_ms, epoch, source)
+        if not was_valid and self.clock.valid:
+            self._event(now_ms, eventlog.CLOCK_SET, "set by %s" % source)
+            self.actions.append(SetRtc(epoch))
+        elif self.clock.big_jump(jump):
+            self._event(now_ms, eventlog.CLOCK_JUMP, "%+d s by %s" % (jump, source))
+            self.actions.append(SetRtc(epoch))
+
+    def _mode(self, now_ms, out):
+        t = self.terminal
+        old = t.mode
+        new = out.mode if out.mode != "unknown" else old
+        if out.maintenance is not None:
+            t.maintenance_end = out.maintenance["end"] or None
+        if new != old:
+            if new == MODE_MAINTENANCE:
+                self._event(now_ms, eventlog.MAINTENANCE_START, out.log[:106])
+            elif old == MODE_MAINTENANCE:
+                self._event(now_ms, eventlog.MAINTENANCE_END, "")
+                t.maintenance_end = None
+            if new == MODE_ONLINE and old != "unknown":
+                self._event(now_ms, eventlog.NET_RESTORED, "")
+            t.mode = new
+        if not out.ok and out.error is not None:
+            key = (out.error, out.code, out.status)
+            if key != self._last_error:  # log each kind of failure once per streak
+                self._event(now_ms, eventlog.NET_ERROR, out.log[:106])
+            self._last_error = key
+        elif out.ok:
+            self._last_error = None
+
+    def _config(self, now_ms, config):
+        reason = self.config.apply(config["version"], config["values"])
+        if reason is None:
+            self._event(now_ms, eventlog.CONFIG_CHANGED, "version %d" % config["version"])
+            self.clock.utc_offset_min = self.config["utc_offset_min"]
+            self.clock.jump_log_s = self.config["clock_jump_log_s"]
+            self.journal.nearly_full_percent = self.config["nearly_full_percent"]
+        else:
+            self._event(now_ms, eventlog.CONFIG_REJECTED, reason[:106])
+        self.client.config_applied(config["version"])
+        return reason
+
+    def _roster(self, now_ms, page):
+        try:
+            self.roster.apply_page(page)
+        except Exception as e:  # a full region or a flash error: keep the old roster
+            self._event(now_ms, eventlog.COMMAND, "roster not applied: %s" % e)
+        self.client.roster_applied(self.roster.version)
+
+    def _command(self, now_ms, cmd):
+        op = cmd["op"]
+        if op == "set_config":
+            reason = self._config(now_ms, cmd["config"])
+            self.client.report(cmd["id"], "ok" if reason is None else "rejected", reason or "")
+        elif op == "set_time":
+            self._set_clock(now_ms, cmd["time"], "command")
+            self.client.report(cmd["id"], "ok", "")
+        elif op == "reboot":
+            self.client.report(cmd["id"], "ok", "")
+            self.actions.append(Reboot())
+        else:  # update_firmware: not in this build
+            self.client.report(cmd["id"], "rejected", "%s not supported by this firmware" % op)
+        self._event(now_ms, eventlog.COMMAND, "%s %s" % (op, cmd["id"]))
