@@ -1,0 +1,233 @@
+"""A terminal at a door, on the desktop: the firmware core, simulated flash, a scripted reader and
+a receiver in memory, under virtual time (MicroPython-compatible: the tests run it there too).
+
+``Rig`` holds one terminal (journal, roster, configuration and event log on their own simulated
+flash partitions), its uplink, and a ``protocol.server.Server`` over a ``MemoryStore``. The
+network between them can be cut (``rig.network = False``); the service can be put in maintenance
+(``rig.store.windows``). ``Rig.run_until(t)`` advances virtual time, running the board's loop:
+ticks, uplink exchanges, and scheduled taps. ``day()`` is the demonstration of ``make sim``: a
+50-person office with a maintenance window and a network outage, printed as a timeline.
+
+Until the simulator issue replaces it, this is the desktop harness of issue 5.
+"""
+
+from firmware import eventlog
+from firmware.clock import Clock
+from firmware.config import Config
+from firmware.eventlog import EventLog
+from firmware.journal import Journal
+from firmware.roster import Roster
+from firmware.terminal import Beep, Card, Finger, Show, Terminal
+from firmware.uplink import Uplink
+from protocol.client import NO_LINK, Send
+from protocol.memstore import MemoryStore
+from protocol.server import Server
+from simulator.norflash import SimulatedNorFlash
+
+EPOCH = 1795039200  # 2026-11-19 07:00 JST (a Thursday)
+TENANT = "ACME01"
+TERMINAL = "T0001"
+SECRET = b"door-secret-0123456789abcdef01"
+
+
+def card_of(i):
+    return bytes([1, 46, 76, 210, (i >> 8) & 0xFF, i & 0xFF, 0, 1])
+
+
+class Rig:
+    def __init__(
+        self,
+        employees=10,
+        values=None,
+        rtc=EPOCH,
+        journal_sectors=8,
+        roster_sectors=16,
+        boot_id=1,
+        sector_size=4096,
+    ):
+        self.now = 0  # virtual milliseconds since power-on
+        self.epoch0 = EPOCH if rtc is None else rtc  # the service's time at now == 0
+        self.journal_flash = SimulatedNorFlash(sector_size, journal_sectors)
+        self.roster_flash = SimulatedNorFlash(sector_size, roster_sectors)
+        self.config_flash = SimulatedNorFlash(sector_size, 2)
+        self.log_flash = SimulatedNorFlash(sector_size, 4)
+        self.store = MemoryStore()
+        self.store.add_tenant(TENANT)
+        self.store.add_terminal(TENANT, TERMINAL, SECRET)
+        for i in range(employees):
+            self.store.add_employee(
+                TENANT,
+                "E%04d" % i,
+                "社員%d" % i,
+                cards=[card_of(i)],
+                fingers=[i],
+                lines=["残業残り %d h" % (40 - i % 40)],
+                lang="en" if i % 10 == 9 else "",
+            )
+        self.server = Server(self.store)
+        self.network = True
+        self.on_mode = None  # called with (old, new) when the terminal's mode changes
+        self.screens = []
+        self.beeps = []
+        self.rtc = rtc
+        self.boot_id = boot_id
+        self.values = values
+        self.power_on()
+
+    def power_on(self):
+        """Mount everything from flash and boot (also after a power cut)."""
+        self.config = Config(self.config_flash)
+        self.config.load()
+        if self.values:
+            self.config.apply(1, self.values)
+        self.journal = Journal.mount(self.journal_flash)
+        self.roster = Roster.mount(self.roster_flash)
+        self.log = EventLog.mount(self.log_flash)
+        self.clock = Clock()
+        self.terminal = Terminal(
+            self.journal, self.roster, self.config, self.log, self.clock, self.boot_id, "sim"
+        )
+        for problem in self.config.problems:
+            self.log.append(eventlog.CONFIG_FALLBACK, problem[:100], None, 0, self.boot_id)
+        self.uplink = Uplink(self.terminal, TENANT, TERMINAL, SECRET)
+        rtc = None if self.rtc is None else self.rtc + self.now // 1000
+        self._out(self.terminal.boot(self.now, rtc))
+        self.uplink.start(self.now)
+
+    def service_time(self):
+        return self.epoch0 + self.now // 1000
+
+    def _out(self, actions):
+        for a in actions:
+            if isinstance(a, Show):
+                self.screens.append((self.now, a))
+            elif isinstance(a, Beep):
+                self.beeps.append((self.now, a.pattern))
+        return actions
+
+    # ------------------------------------------------------------------- the door
+
+    def tap(self, i=None, card=None):
+        c = card if card is not None else Card(card_of(i))
+        return self._out(self.terminal.card(self.now, c))
+
+    def finger(self, result, template=0):
+        return self._out(self.terminal.finger(self.now, Finger(result, template)))
+
+    def key(self, key):
+        return self._out(self.terminal.key(self.now, key))
+
+    def last_screen(self):
+        return self.screens[-1][1] if self.screens else None
+
+    # ---------------------------------------------------------------------- the loop
+
+    def exchange(self):
+        """One uplink exchange if one is due now; returns True if one ran."""
+        action = self.uplink.next_action(self.now)
+        if not isinstance(action, Send):
+            return False
+        old = self.terminal.mode
+        if not self.network:
+            self._out(self.uplink.failed(self.now, NO_LINK, "no network"))
+        else:
+            answer = self.server.handle(action.data, self.service_time())
+            self._out(self.uplink.receive(self.now, answer))
+        if self.terminal.mode != old and self.on_mode is not None:
+            self.on_mode(old, self.terminal.mode)
+        return True
+
+    def settle(self, limit=20):
+        for _ in range(limit):
+            if not self.exchange():
+                return
+
+    def run_until(self, end_ms, step_ms=1000):
+        """Advance virtual time to ``end_ms``: ticks and uplink exchanges on the way."""
+        while self.now < end_ms:
+            self._out(self.terminal.tick(self.now))
+            self.settle()
+            action = self.uplink.next_action(self.now)
+            nxt = self.now + step_ms
+            if isinstance(action, Send):
+                continue
+            self.now = min(end_ms, nxt)
+        self._out(self.terminal.tick(self.now))
+        self.settle()
+
+
+def _hhmm(epoch):
+    m = ((epoch + 9 * 3600) // 60) % 1440
+    return "%02d:%02d" % (m // 60, m % 60)
+
+
+def day(people=50, printer=print):
+    """A working day at a 50-person office: arrivals, lunch breaks, a maintenance window at
+    12:00-12:45, a network outage at 17:10-17:40 during departures. Every punch is delivered
+    once."""
+    rig = Rig(employees=people, journal_sectors=16)
+    out = []
+
+    def say(text):
+        line = "%s  %s" % (_hhmm(rig.service_time()), text)
+        out.append(line)
+        printer(line)
+
+    def at(hour, minute):
+        return ((hour - 7) * 3600 + minute * 60) * 1000
+
+    rig.run_until(at(7, 1))
+    say("terminal up: %s, roster %d people" % (rig.terminal.mode, rig.roster.count))
+    events = []
+    for i in range(people):
+        events.append((at(8, 0) + i * 37000, i, "in"))
+        events.append((at(11, 30) + i * 23000, i, "break_start"))
+        events.append((at(12, 30) + i * 23000, i, "break_end"))
+        events.append((at(17, 0) + i * 41000, i, "out"))
+    events.append((at(8, 10), people + 7, "in"))  # an unregistered card
+    events.append((at(8, 0) + 3 * 37000 + 20000, 3, "in"))  # the same card again, 20 s later
+    outage = (at(17, 10), at(17, 25))
+    events.append((outage[0], -1, "network down"))
+    events.append((outage[1], -1, "network up"))
+    events.sort()
+    maintenance = (rig.epoch0 + 5 * 3600, rig.epoch0 + 5 * 3600 + 45 * 60)
+    rig.store.windows.append(
+        {"start": maintenance[0], "end": maintenance[1], "notice": "定期メンテナンス"}
+    )
+    say("maintenance announced for %s-%s" % (_hhmm(maintenance[0]), _hhmm(maintenance[1])))
+    offline_taps = 0
+    taps = 0
+
+    def mode_changed(old, new):
+        say("mode %s -> %s (unsent %d)" % (old, new, rig.journal.unsent_count))
+
+    rig.on_mode = mode_changed
+    for when, who, what in events:
+        rig.run_until(when)
+        if who < 0:
+            rig.network = what == "network up"
+            say(what)
+            continue
+        rig.key(what)
+        rig.tap(who)
+        taps += 1
+        screen = rig.last_screen()
+        if screen.style == "offline":
+            offline_taps += 1
+            if offline_taps % 20 == 1:
+                say("tap: %s" % " | ".join(screen.lines))
+        elif who >= people or screen.style in ("info", "error") or taps % 50 == 1:
+            say("tap: %s" % " | ".join(screen.lines))
+    rig.run_until(at(19, 0))
+    held = rig.store.held(TENANT, TERMINAL)
+    recorded = rig.journal.next_seq - 1
+    say(
+        "taps %d, recorded %d (offline %d), service holds %d, unsent %d"
+        % (taps, recorded, offline_taps, len(held), rig.journal.unsent_count)
+    )
+    codes = {}  # type: dict[int, int]
+    for e in rig.log.events(0, 1000):
+        codes[e["code"]] = codes.get(e["code"], 0) + 1
+    say("event log: %s" % ", ".join("%d×%d" % (c, codes[c]) for c in sorted(codes)))
+    ok = len(held) == recorded and rig.journal.unsent_count == 0
+    return ok, out, rig

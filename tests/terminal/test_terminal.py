@@ -1,0 +1,352 @@
+"""The terminal at the door (firmware/terminal.py) through the desktop rig (simulator/door.py)."""
+
+from firmware import eventlog
+from firmware.punch import (
+    FLAG_OFFLINE,
+    FLAG_UNKNOWN_CREDENTIAL,
+    KIND_BREAK_START,
+    KIND_CLOCK_IN,
+    KIND_CLOCK_OUT,
+    KIND_UNSPECIFIED,
+    METHOD_CARD_AND_FINGER,
+    METHOD_FINGER,
+)
+from firmware.terminal import Card
+from simulator.door import TENANT, TERMINAL, Rig, card_of
+
+MICROPYTHON_HEAPSIZE = "4M"  # see test_journal.py; the rig holds four simulated partitions
+
+
+def rig(**kw):
+    kw.setdefault("sector_size", 1024)
+    r = Rig(**kw)
+    r.settle()  # hello, roster
+    return r
+
+
+def screen(r):
+    return r.last_screen()
+
+
+def stored(r):
+    return [p for p in r.journal.unsent()] + [
+        r.journal.read(s) for s in range(1, r.journal.next_seq) if r.journal.is_delivered(s)
+    ]
+
+
+def codes(r):
+    return [e["code"] for e in r.log.events(0, 500)]
+
+
+def test_boot_without_the_service_then_a_known_card_is_recorded_offline():
+    """MNT-06: the terminal boots and punches with no service at all."""
+    r = rig()  # the roster was fetched once, some day before
+    r.network = False
+    r.power_on()
+    r.settle()
+    assert r.terminal.state == "ready" and r.terminal.mode == "offline"
+    r.tap(1)
+    assert r.terminal.state == "feedback"
+    s = screen(r)
+    assert s.style == "offline" and s.lines == ("社員1", "出勤 07:00", "オフライン保存")
+    assert r.journal.unsent_count == 1
+    punch = next(iter(r.journal.unsent()))
+    assert punch.flags & FLAG_OFFLINE and punch.credential == card_of(1)
+
+
+def test_online_tap_shows_name_kind_time_and_overtime_line_then_uploads():
+    r = rig()
+    r.run_until(3600 * 1000)  # 08:00
+    actions = r.tap(2)
+    s = screen(r)
+    assert s.style == "ok" and s.lines[0] == "社員2"
+    assert s.lines[1] == "出勤 08:00" and s.lines[2] == "残業残り 38 h"
+    assert [a.pattern for a in actions if hasattr(a, "pattern")][:1] == ["ok"]
+    r.settle()
+    assert r.journal.unsent_count == 0
+    assert sorted(r.store.held(TENANT, TERMINAL)) == [1]
+    r.run_until(r.now + 3000)
+    assert r.terminal.state == "ready"
+
+
+def test_ok_comes_only_after_the_journal_append():
+    r = rig()
+    before = r.journal_flash.programs
+    r.tap(1)
+    assert r.journal_flash.programs - before >= 1  # the record is on flash before OK is shown
+    assert r.journal_flash.programs - before <= 2
+    assert r.terminal.last_seq == 1
+
+
+def test_the_same_person_again_within_the_window_gets_already_recorded():
+    r = rig()
+    r.tap(1)
+    r.now += 30 * 1000
+    r.tap(1)
+    assert screen(r).lines[1] == "打刻済みです" and r.journal.next_seq == 2
+    r.now += 31 * 1000
+    r.tap(1)
+    assert r.journal.next_seq == 3
+
+
+def test_english_by_configuration_and_per_employee():
+    r = rig(values={"language": "en"})
+    r.tap(1)
+    assert screen(r).lines[1] == "Clock in 07:00"
+    r2 = rig()
+    r2.tap(9)  # employee 9 has lang "en" on the roster
+    assert screen(r2).lines == ("社員9", "Clock in 07:00", "残業残り 31 h")
+    r2.now += 61000
+    r2.tap(1)
+    assert screen(r2).lines[1] == "出勤 07:01"
+
+
+def test_unknown_card_recorded_for_the_admin_or_refused_by_configuration():
+    r = rig()
+    r.tap(card=Card(bytes(8)))
+    assert screen(r).lines[0] == "未登録カード(記録)"
+    p = next(iter(r.journal.unsent())) if r.journal.unsent_count else r.journal.read(1)
+    assert p.flags & FLAG_UNKNOWN_CREDENTIAL
+    r.settle()
+    assert r.store.held(TENANT, TERMINAL)[1][1] == 7  # the receiver flags it, res=7
+    r = rig(values={"unknown_card": "refuse"})
+    r.tap(card=Card(bytes(8)))
+    assert screen(r).style == "error" and screen(r).lines[0] == "未登録のカードです"
+    assert r.journal.next_seq == 1 and eventlog.UNKNOWN_CARD in codes(r)
+
+
+def test_bad_reads_each_have_their_own_message_and_nothing_is_recorded():
+    r = rig()
+    for card, message in (
+        (Card(card_of(1), count=2), "カードは1枚ずつ"),
+        (Card(card_of(1), stable=False), "このカードは使えません"),
+        (Card(b"", readable=False), "もう一度タッチ"),
+    ):
+        r.tap(card=card)
+        assert screen(r).style == "error" and screen(r).lines[0] == message
+        r.run_until(r.now + 2500)
+        assert r.terminal.state == "ready"  # never stuck
+    assert r.journal.next_seq == 1
+
+
+def test_always_online_refuses_when_the_service_cannot_be_reached():
+    """MNT-07"""
+    r = rig(values={"offline_punching": False})
+    r.network = False
+    r.store.windows.append({"start": 0, "end": 1 << 31, "notice": ""})
+    r.run_until(400 * 1000)  # the heartbeat fails: offline
+    assert r.terminal.mode == "offline"
+    r.tap(1)
+    assert screen(r).lines[0] == "サーバーに接続できません" and r.journal.next_seq == 1
+
+
+def test_old_firmware_may_not_punch_offline():
+    """MNT-08"""
+    r = rig()
+    r.store.min_offline_fw = "9.0"
+    r.uplink.client.link_up(r.now)
+    r.run_until(r.now + 10000)
+    r.network = False
+    r.run_until(r.now + 400 * 1000)
+    r.tap(1)
+    assert screen(r).lines[0] == "更新が必要です" and r.journal.next_seq == 1
+    r.network = True
+    r.run_until(r.now + 400 * 1000)
+    assert r.terminal.mode == "online"
+    r.tap(1)
+    assert r.journal.next_seq == 2  # online it punches
+
+
+def test_maintenance_keeps_punching_and_shows_the_notice_and_end():
+    """MNT-04, MNT-05"""
+    r = rig()
+    start = r.service_time()
+    r.store.windows.append({"start": start, "end": start + 1800, "notice": "upgrade"})
+    r.run_until(r.now + 301 * 1000)
+    assert r.terminal.mode == "maintenance"
+    r.run_until(r.now + 3000)
+    assert "メンテナンス中" in screen(r).lines[2] and "終了予定" in screen(r).lines[2]
+    r.tap(1)
+    assert screen(r).style == "offline" and r.journal.unsent_count == 1
+    admin = card_of(99)
+    r.config.apply(2, {"admin_cards": [admin.hex()]})
+    r.tap(card=Card(admin))
+    assert r.terminal.state == "service"
+    r.tap(card=Card(card_of(5)))
+    assert screen(r).lines[0] == "登録はオンライン時のみ"
+    r.run_until(r.now + 1900 * 1000)
+    assert r.terminal.mode == "online" and r.journal.unsent_count == 0
+    assert eventlog.MAINTENANCE_START in codes(r) and eventlog.MAINTENANCE_END in codes(r)
+
+
+def test_journal_full_refuses_with_its_message_and_recovers_after_upload():
+    r = rig(journal_sectors=2)  # 2 x 29 slots
+    r.network = False
+    n = 0
+    while r.terminal.state != "journal_full" and n < 100:
+        r.now += 61 * 1000
+        r.tap(n % 10)
+        r.run_until(r.now + 2500)
+        n += 1
+    assert r.terminal.state == "journal_full" and screen(r).lines[0] == "未送信データが満杯"
+    r.now += 61 * 1000
+    r.tap(3)
+    assert screen(r).lines[0] == "未送信データが満杯"
+    assert eventlog.JOURNAL_NEARLY_FULL in codes(r) and eventlog.JOURNAL_FULL in codes(r)
+    r.network = True
+    r.uplink.client.link_up(r.now)
+    r.run_until(r.now + 600 * 1000)
+    assert r.terminal.state == "ready" and r.journal.unsent_count == 0
+
+
+def test_reader_fault_and_recovery():
+    r = rig()
+    r._out(r.terminal.reader_fault(r.now, "no answer to GetFirmwareVersion"))
+    assert r.terminal.state == "reader_fault" and screen(r).lines[0] == "リーダー異常"
+    r.tap(1)  # a tap while the reader is faulty changes nothing
+    assert r.terminal.state == "reader_fault" and r.journal.next_seq == 1
+    r._out(r.terminal.reader_ok(r.now))
+    assert r.terminal.state == "ready"
+    assert eventlog.READER_FAULT in codes(r) and eventlog.READER_RECOVERED in codes(r)
+
+
+def test_invalid_clock_punches_unsynced_until_the_service_sets_it():
+    r = rig(rtc=None)  # the roster was fetched once; then a reboot with a dead RTC battery
+    r.network = False
+    r.power_on()
+    r.settle()
+    assert r.terminal.state == "clock_invalid" and eventlog.CLOCK_INVALID in codes(r)
+    r.tap(1)
+    p = next(iter(r.journal.unsent()))
+    assert not p.clock_synced and p.boot_id == r.boot_id
+    r.run_until(r.now + 3000)
+    r.network = True
+    r.uplink.client.link_up(r.now)
+    r.run_until(r.now + 20000)
+    assert r.clock.valid and r.terminal.state == "ready"
+    assert r.store.held(TENANT, TERMINAL)[1][1] == 21  # stored, placed later
+    assert eventlog.CLOCK_SET in codes(r)
+
+
+def test_kind_from_keys_or_the_schedule_or_unspecified():
+    r = rig()
+    r.run_until(3600 * 1000)  # 08:00: clock-in by schedule
+    r.tap(1)
+    r.run_until(r.now + 3000)
+    r.key("out")
+    r.tap(2)
+    r.run_until((11 * 3600 - 7 * 3600 + 60) * 1000)  # 11:01: break start by schedule
+    r.tap(3)
+    kinds = [p.kind for p in stored(r)]
+    assert sorted(kinds) == sorted([KIND_CLOCK_IN, KIND_CLOCK_OUT, KIND_BREAK_START])
+    r2 = rig(values={"keys_present": False})
+    r2.tap(1)
+    assert stored(r2)[0].kind == KIND_UNSPECIFIED
+
+
+def test_finger_one_to_n_with_prompts_and_retry_limit():
+    r = rig(values={"identify_mode": "finger"})
+    r.finger("poor")
+    assert r.terminal.state == "identifying" and screen(r).lines[0] == "指を置き直してください"
+    r.finger("no_finger")
+    assert screen(r).lines[0] == "指が検出されません"
+    r.finger("no_match")
+    assert r.terminal.state == "feedback" and screen(r).lines[0] == "認証できませんでした"
+    r.run_until(r.now + 3000)
+    r.finger("match", 4)
+    assert screen(r).lines[0] == "社員4"
+    p = stored(r)[0]
+    assert p.method == METHOD_FINGER and p.credential == bytes([0, 4])
+
+
+def test_card_then_finger_needs_the_same_person():
+    r = rig(values={"identify_mode": "card_then_finger"})
+    r.tap(2)
+    assert r.terminal.state == "identifying" and screen(r).lines[1] == "指を置いてください"
+    r.finger("match", 3)  # someone else's finger
+    assert r.terminal.state == "identifying"
+    r.finger("match", 2)
+    assert screen(r).lines[0] == "社員2"
+    p = stored(r)[0]
+    assert p.method == METHOD_CARD_AND_FINGER and p.credential == card_of(2)
+    r.tap(5)
+    r.run_until(r.now + 11000)  # no finger: back to ready
+    assert r.terminal.state == "ready"
+
+
+def test_service_mode_with_pin():
+    r = rig(values={"service_pin": "4321"})
+    r.key("service")
+    assert r.terminal.state == "service_pin"
+    for k in "4322":
+        r.key(k)
+    r.key("ok")
+    assert screen(r).lines[0] == "暗証番号が違います"
+    r.run_until(r.now + 3000)
+    r.key("service")
+    for k in "4321":
+        r.key(k)
+    r.key("ok")
+    assert r.terminal.state == "service" and screen(r).lines[0].startswith("管理モード")
+    r.key("cancel")
+    assert r.terminal.state == "ready"
+    r2 = rig()
+    r2.key("service")  # no PIN configured: the key does nothing
+    assert r2.terminal.state == "ready"
+
+
+def test_a_set_aside_punch_is_kept_in_the_event_log():
+    from protocol.codes import MALFORMED, ProtocolError
+    from protocol.server import Server
+
+    class Picky(Server):
+        def _punches(self, tenant, terminal_id, body, now):
+            if b'"seq":2,' in body:
+                raise ProtocolError(MALFORMED, "punches[0].cred: refused", "punches[0].cred")
+            return Server._punches(self, tenant, terminal_id, body, now)
+
+    r = rig()
+    r.server = Picky(r.store)
+    r.network = False
+    for i in range(3):
+        r.tap(i)
+    r.network = True
+    r.uplink.client.link_up(r.now)
+    r.run_until(r.now + 60000)
+    assert r.journal.unsent_count == 0
+    assert sorted(r.store.held(TENANT, TERMINAL)) == [1, 3]
+    aside = [e for e in r.log.events(0, 100) if e["code"] == eventlog.PUNCH_SET_ASIDE]
+    assert len(aside) == 1 and '"seq":2' in aside[0]["text"]
+
+
+def test_configuration_from_the_service_is_checked_and_applied():
+    r = rig()
+    r.store.config[(TENANT, TERMINAL)] = {"version": 5, "values": {"double_punch_s": 5}}
+    r.uplink.client.link_up(r.now)
+    r.run_until(r.now + 10000)
+    assert r.config.version == 5 and r.config["double_punch_s"] == 5
+    r.store.config[(TENANT, TERMINAL)] = {"version": 6, "values": {"double_punch_s": -5}}
+    r.uplink.client.link_up(r.now)
+    r.run_until(r.now + 10000)
+    assert r.config.version == 5 and eventlog.CONFIG_REJECTED in codes(r)
+
+
+def test_corrupt_configuration_falls_back_to_defaults_and_says_so():
+    r = rig(values={"double_punch_s": 5})
+    r.config_flash.decay(40, 0, 2 * 1024)
+    r.power_on()
+    assert r.terminal.state in ("ready", "clock_invalid")
+    assert eventlog.CONFIG_FALLBACK in codes(r)
+
+
+def test_power_cut_after_ok_loses_nothing():
+    r = rig()
+    r.network = False
+    for i in range(5):
+        r.tap(i)
+    r.power_on()  # power cut and reboot: everything answered OK is still there
+    assert r.journal.unsent_count == 5
+    r.network = True
+    r.uplink.client.link_up(r.now)
+    r.run_until(r.now + 30000)
+    assert sorted(r.store.held(TENANT, TERMINAL)) == [1, 2, 3, 4, 5]
