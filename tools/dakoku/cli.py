@@ -117,9 +117,16 @@ def _bench(argv: list[str]) -> int:
     return bench_main(argv)
 
 
+def _firmware(argv: list[str]) -> int:
+    from dakoku.statediagram import main as firmware_main
+
+    return firmware_main(argv)
+
+
 COMMANDS = {
     "micropython": (_micropython, "run the real MicroPython with the terminal code importable"),
     "sim": (_sim, "run the simulator on its embedded defaults"),
+    "firmware": (_firmware, "firmware tools: 'diagram' writes the state diagram (Mermaid)"),
     "bench": (_bench, "run benchmarks and print their figures"),
 }
 
