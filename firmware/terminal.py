@@ -82,6 +82,13 @@ class Reboot:
     pass
 
 
+class SyncClock:
+    """Ask NTP for the time (boards that have it); answer with ``Terminal.ntp_result``."""
+
+    def __repr__(self):
+        return "SyncClock()"
+
+
 class Card:
     """A card read: ``idm`` bytes; ``count`` cards in the field; ``stable`` false when the ID
     changed between two reads (random-ID cards); ``readable`` false when reads failed."""
@@ -129,6 +136,7 @@ class Terminal:
         self._journal_state = None
         self._now = 0
         self.last_seq = 0
+        self._ntp_asked = False
         self._pending = (None, Punch(0))  # (event, punch) of the tap being recorded
         self.taps = 0
 
@@ -194,7 +202,36 @@ class Terminal:
         if self.machine.state in ("ready", "clock_invalid"):
             self.journal.prepare()  # pre-erase the next sector: never on the tap path
         self._check_journal(now_ms)
+        if self.config["ntp"] and not self._ntp_asked and now_ms >= self.clock.next_sync_ms:
+            self._ntp_asked = True
+            self.actions.append(SyncClock())
         return self._take()
+
+    def ntp_result(self, now_ms, epoch):
+        """The answer to :class:`SyncClock`: UTC seconds, or None when NTP failed."""
+        self._now = now_ms
+        self._ntp_asked = False
+        if epoch is None:
+            retry = self.clock.sync_failed(now_ms)
+            self._log(
+                now_ms, eventlog.CLOCK_SYNC_FAILED, "NTP; next in %d s" % ((retry - now_ms) // 1000)
+            )
+            return self._take()
+        self.set_clock(now_ms, epoch, "ntp")
+        return self._take() + self.status_changed(now_ms)
+
+    def set_clock(self, now_ms, epoch, source):
+        """Set the clock from a trusted source: log it, and a jump above the threshold."""
+        was_valid = self.clock.valid
+        jump = self.clock.set(now_ms, epoch, source)
+        if not self.clock.valid:
+            return
+        if not was_valid:
+            self._log(now_ms, eventlog.CLOCK_SET, "set by %s" % source)
+            self.actions.append(SetRtc(epoch))
+        elif self.clock.big_jump(jump):
+            self._log(now_ms, eventlog.CLOCK_JUMP, "%+d s by %s" % (jump, source))
+            self.actions.append(SetRtc(epoch))
 
     def status_changed(self, now_ms):
         """The uplink changed mode, clock or counts: redraw the idle screen."""

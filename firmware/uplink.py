@@ -10,7 +10,7 @@ roster pages and commands applied, and the terminal told to redraw.
 """
 
 from firmware import eventlog
-from firmware.terminal import Reboot, SetRtc
+from firmware.terminal import Reboot
 from protocol import messages
 from protocol.client import MODE_MAINTENANCE, MODE_ONLINE, Client, Identity, Settings
 
@@ -129,14 +129,9 @@ class Uplink:
         return actions + t.status_changed(now_ms)
 
     def _set_clock(self, now_ms, epoch, source):
-        was_valid = self.clock.valid
-        jump = self.clock.set(now_ms, epoch, source)
-        if not was_valid and self.clock.valid:
-            self._event(now_ms, eventlog.CLOCK_SET, "set by %s" % source)
-            self.actions.append(SetRtc(epoch))
-        elif self.clock.big_jump(jump):
-            self._event(now_ms, eventlog.CLOCK_JUMP, "%+d s by %s" % (jump, source))
-            self.actions.append(SetRtc(epoch))
+        t = self.terminal
+        t.set_clock(now_ms, epoch, source)
+        self.actions.extend(t._take())
 
     def _mode(self, now_ms, out):
         t = self.terminal

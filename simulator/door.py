@@ -17,7 +17,7 @@ from firmware.config import Config
 from firmware.eventlog import EventLog
 from firmware.journal import Journal
 from firmware.roster import Roster
-from firmware.terminal import Beep, Card, Finger, Show, Terminal
+from firmware.terminal import Beep, Card, Finger, Show, SyncClock, Terminal
 from firmware.uplink import Uplink
 from protocol.client import NO_LINK, Send
 from protocol.memstore import MemoryStore
@@ -66,6 +66,8 @@ class Rig:
             )
         self.server = Server(self.store)
         self.network = True
+        self.ntp = True  # an NTP server is reachable whenever the network is
+        self.ntp_requests = []
         self.on_mode = None  # called with (old, new) when the terminal's mode changes
         self.screens = []
         self.beeps = []
@@ -103,6 +105,10 @@ class Rig:
                 self.screens.append((self.now, a))
             elif isinstance(a, Beep):
                 self.beeps.append((self.now, a.pattern))
+            elif isinstance(a, SyncClock):
+                self.ntp_requests.append(self.now)
+                epoch = self.service_time() if self.network and self.ntp else None
+                self._out(self.terminal.ntp_result(self.now, epoch))
         return actions
 
     # ------------------------------------------------------------------- the door

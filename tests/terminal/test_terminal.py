@@ -350,3 +350,25 @@ def test_power_cut_after_ok_loses_nothing():
     r.uplink.client.link_up(r.now)
     r.run_until(r.now + 30000)
     assert sorted(r.store.held(TENANT, TERMINAL)) == [1, 2, 3, 4, 5]
+
+
+def test_ntp_retries_at_1_3_5_10_30_60_minutes_then_hourly():
+    r = rig(rtc=None)
+    r.network = False
+    r.power_on()
+    r.run_until(r.now + 5 * 3600 * 1000, step_ms=10000)
+    gaps = [(b - a) // 60000 for a, b in zip(r.ntp_requests, r.ntp_requests[1:])]
+    assert gaps[:9] == [1, 3, 5, 10, 30, 60, 60, 60, 60], gaps
+    failures = [e for e in r.log.events(0, 500) if e["code"] == eventlog.CLOCK_SYNC_FAILED]
+    assert len(failures) == len(r.ntp_requests)
+    r.network = True
+    r.run_until(r.now + 3600 * 1000, step_ms=10000)
+    assert r.clock.valid and r.clock.source in ("ntp", "service")
+
+
+def test_a_clock_jump_above_the_threshold_is_logged():
+    r = rig()
+    r.terminal.set_clock(r.now, r.service_time() + 600, "ntp")
+    r.terminal.set_clock(r.now, r.service_time() + 630, "ntp")  # +30 s: below 120 s
+    jumps = [e for e in r.log.events(0, 500) if e["code"] == eventlog.CLOCK_JUMP]
+    assert len(jumps) == 1 and "+600 s by ntp" in jumps[0]["text"]
