@@ -34,6 +34,21 @@ def card_of(i):
     return bytes([1, 46, 76, 210, (i >> 8) & 0xFF, i & 0xFF, 0, 1])
 
 
+def add_employees(store, count):
+    """``count`` employees E0000… with one card, one finger, an overtime line; every tenth
+    prefers English."""
+    for i in range(count):
+        store.add_employee(
+            TENANT,
+            "E%04d" % i,
+            "社員%d" % i,
+            cards=[card_of(i)],
+            fingers=[i],
+            lines=["残業残り %d h" % (40 - i % 40)],
+            lang="en" if i % 10 == 9 else "",
+        )
+
+
 class Rig:
     def __init__(
         self,
@@ -44,27 +59,28 @@ class Rig:
         roster_sectors=16,
         boot_id=1,
         sector_size=4096,
+        flash_dir=None,
+        service=None,
     ):
         self.now = 0  # virtual milliseconds since power-on
         self.epoch0 = EPOCH if rtc is None else rtc  # the service's time at now == 0
-        self.journal_flash = SimulatedNorFlash(sector_size, journal_sectors)
-        self.roster_flash = SimulatedNorFlash(sector_size, roster_sectors)
-        self.config_flash = SimulatedNorFlash(sector_size, 2)
-        self.log_flash = SimulatedNorFlash(sector_size, 4)
+
+        def flash(name, sectors):
+            path = None if flash_dir is None else flash_dir + "/" + name + ".img"
+            return SimulatedNorFlash(sector_size, sectors, path=path)
+
+        self.journal_flash = flash("journal", journal_sectors)
+        self.roster_flash = flash("roster", roster_sectors)
+        self.config_flash = flash("config", 2)
+        self.log_flash = flash("log", 4)
         self.store = MemoryStore()
         self.store.add_tenant(TENANT)
         self.store.add_terminal(TENANT, TERMINAL, SECRET)
-        for i in range(employees):
-            self.store.add_employee(
-                TENANT,
-                "E%04d" % i,
-                "社員%d" % i,
-                cards=[card_of(i)],
-                fingers=[i],
-                lines=["残業残り %d h" % (40 - i % 40)],
-                lang="en" if i % 10 == 9 else "",
-            )
-        self.server = Server(self.store)
+        if service is None:
+            add_employees(self.store, employees)
+            self.server = Server(self.store)
+            service = self.server.handle
+        self.service = service  # request bytes, service time -> answer bytes
         self.network = True
         self.ntp = True  # an NTP server is reachable whenever the network is
         self.ntp_requests = []
@@ -96,6 +112,14 @@ class Rig:
         self._out(self.terminal.boot(self.now, rtc))
         self.uplink.start(self.now)
 
+    def add_maintenance(self, start, end, notice=""):
+        """Announce a maintenance window at the receiver (service time)."""
+        self.store.windows.append({"start": start, "end": end, "notice": notice})
+
+    def held(self):
+        """Sequence numbers the receiver holds for this terminal."""
+        return sorted(self.store.held(TENANT, TERMINAL))
+
     def service_time(self):
         return self.epoch0 + self.now // 1000
 
@@ -103,8 +127,12 @@ class Rig:
         for a in actions:
             if isinstance(a, Show):
                 self.screens.append((self.now, a))
+                if len(self.screens) > 64:  # the rig keeps the recent screens only
+                    del self.screens[:32]
             elif isinstance(a, Beep):
                 self.beeps.append((self.now, a.pattern))
+                if len(self.beeps) > 64:
+                    del self.beeps[:32]
             elif isinstance(a, SyncClock):
                 self.ntp_requests.append(self.now)
                 epoch = self.service_time() if self.network and self.ntp else None
@@ -137,7 +165,7 @@ class Rig:
         if not self.network:
             self._out(self.uplink.failed(self.now, NO_LINK, "no network"))
         else:
-            answer = self.server.handle(action.data, self.service_time())
+            answer = self.service(action.data, self.service_time())
             self._out(self.uplink.receive(self.now, answer))
         if self.terminal.mode != old and self.on_mode is not None:
             self.on_mode(old, self.terminal.mode)
@@ -148,18 +176,21 @@ class Rig:
             if not self.exchange():
                 return
 
-    def run_until(self, end_ms, step_ms=1000):
-        """Advance virtual time to ``end_ms``: ticks and uplink exchanges on the way."""
-        while self.now < end_ms:
-            self._out(self.terminal.tick(self.now))
-            self.settle()
-            action = self.uplink.next_action(self.now)
-            nxt = self.now + step_ms
-            if isinstance(action, Send):
-                continue
-            self.now = min(end_ms, nxt)
+    def step(self, end_ms, step_ms=1000):
+        """One turn of the board's loop: a tick, every exchange due, then time moves on (at
+        most ``step_ms``, never past ``end_ms``). Returns False once ``end_ms`` is reached."""
         self._out(self.terminal.tick(self.now))
         self.settle()
+        if self.now >= end_ms:
+            return False
+        if not isinstance(self.uplink.next_action(self.now), Send):
+            self.now = min(end_ms, self.now + step_ms)
+        return True
+
+    def run_until(self, end_ms, step_ms=1000):
+        """Advance virtual time to ``end_ms``: ticks and uplink exchanges on the way."""
+        while self.step(end_ms, step_ms):
+            pass
 
 
 def _hhmm(epoch):
@@ -167,11 +198,43 @@ def _hhmm(epoch):
     return "%02d:%02d" % (m // 60, m % 60)
 
 
-def day(people=50, printer=print):
+def _at(hour, minute):
+    return ((hour - 7) * 3600 + minute * 60) * 1000
+
+
+def schedule(people, epoch0):
+    """The day's events (virtual ms, employee or -1, key or network change), time-ordered,
+    and the maintenance window (service time)."""
+    events = []
+    for i in range(people):
+        events.append((_at(8, 0) + i * 37000, i, "in"))
+        events.append((_at(11, 30) + i * 23000, i, "break_start"))
+        events.append((_at(12, 30) + i * 23000, i, "break_end"))
+        events.append((_at(17, 0) + i * 41000, i, "out"))
+    events.append((_at(8, 10), people + 7, "in"))  # an unregistered card
+    events.append((_at(8, 0) + 3 * 37000 + 20000, 3, "in"))  # the same card again, 20 s later
+    events.append((_at(17, 10), -1, "network down"))
+    events.append((_at(17, 25), -1, "network up"))
+    events.sort()
+    return events, (epoch0 + 5 * 3600, epoch0 + 5 * 3600 + 45 * 60)
+
+
+def play(rig, event):
+    """Apply one scheduled event at its time (the rig has been run up to it)."""
+    _when, who, what = event
+    if who < 0:
+        rig.network = what == "network up"
+        return None
+    rig.key(what)
+    return rig.tap(who)
+
+
+def day(people=50, printer=print, rig=None):
     """A working day at a 50-person office: arrivals, lunch breaks, a maintenance window at
-    12:00-12:45, a network outage at 17:10-17:40 during departures. Every punch is delivered
+    12:00-12:45, a network outage at 17:10-17:25 during departures. Every punch is delivered
     once."""
-    rig = Rig(employees=people, journal_sectors=16)
+    if rig is None:
+        rig = Rig(employees=people, journal_sectors=16)
     out = []
 
     def say(text):
@@ -179,27 +242,10 @@ def day(people=50, printer=print):
         out.append(line)
         printer(line)
 
-    def at(hour, minute):
-        return ((hour - 7) * 3600 + minute * 60) * 1000
-
-    rig.run_until(at(7, 1))
+    rig.run_until(_at(7, 1))
     say("terminal up: %s, roster %d people" % (rig.terminal.mode, rig.roster.count))
-    events = []
-    for i in range(people):
-        events.append((at(8, 0) + i * 37000, i, "in"))
-        events.append((at(11, 30) + i * 23000, i, "break_start"))
-        events.append((at(12, 30) + i * 23000, i, "break_end"))
-        events.append((at(17, 0) + i * 41000, i, "out"))
-    events.append((at(8, 10), people + 7, "in"))  # an unregistered card
-    events.append((at(8, 0) + 3 * 37000 + 20000, 3, "in"))  # the same card again, 20 s later
-    outage = (at(17, 10), at(17, 25))
-    events.append((outage[0], -1, "network down"))
-    events.append((outage[1], -1, "network up"))
-    events.sort()
-    maintenance = (rig.epoch0 + 5 * 3600, rig.epoch0 + 5 * 3600 + 45 * 60)
-    rig.store.windows.append(
-        {"start": maintenance[0], "end": maintenance[1], "notice": "定期メンテナンス"}
-    )
+    events, maintenance = schedule(people, rig.epoch0)
+    rig.add_maintenance(maintenance[0], maintenance[1], "定期メンテナンス")
     say("maintenance announced for %s-%s" % (_hhmm(maintenance[0]), _hhmm(maintenance[1])))
     offline_taps = 0
     taps = 0
@@ -210,12 +256,10 @@ def day(people=50, printer=print):
     rig.on_mode = mode_changed
     for when, who, what in events:
         rig.run_until(when)
+        play(rig, (when, who, what))
         if who < 0:
-            rig.network = what == "network up"
             say(what)
             continue
-        rig.key(what)
-        rig.tap(who)
         taps += 1
         screen = rig.last_screen()
         if screen.style == "offline":
@@ -224,8 +268,8 @@ def day(people=50, printer=print):
                 say("tap: %s" % " | ".join(screen.lines))
         elif who >= people or screen.style in ("info", "error") or taps % 50 == 1:
             say("tap: %s" % " | ".join(screen.lines))
-    rig.run_until(at(19, 0))
-    held = rig.store.held(TENANT, TERMINAL)
+    rig.run_until(_at(19, 0))
+    held = rig.held()
     recorded = rig.journal.next_seq - 1
     say(
         "taps %d, recorded %d (offline %d), service holds %d, unsent %d"

@@ -306,7 +306,7 @@ def test_a_set_aside_punch_is_kept_in_the_event_log():
             return Server._punches(self, tenant, terminal_id, body, now)
 
     r = rig()
-    r.server = Picky(r.store)
+    r.service = Picky(r.store).handle
     r.network = False
     for i in range(3):
         r.tap(i)

@@ -139,10 +139,18 @@ def bench_protocol() -> dict:
     return run()
 
 
+def bench_firmware() -> dict:
+    """The terminal core: fuel of a tap (small and large), heap over a day, flash per tap."""
+    from dakoku.bench_firmware import bench_firmware as run
+
+    return run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
     "protocol": bench_protocol,
+    "firmware": bench_firmware,
 }
 
 

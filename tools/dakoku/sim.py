@@ -17,7 +17,7 @@ PARTS = [
     ("MicroPython runner and dual-runtime tests", "built", "issue 2"),
     ("flash punch journal on simulated NOR flash", "built", "issue 3"),
     ("upload protocol v1 (client and server roles)", "built", "issue 4"),
-    ("terminal firmware state machine", "not built yet", "issue 5"),
+    ("terminal firmware state machine and door experience", "in progress", "issue 5"),
     ("reference receiver service", "not built yet", "issue 6"),
     ("virtual terminals, scenarios, conformance suite", "not built yet", "later issues"),
 ]
@@ -144,6 +144,14 @@ def main(argv: list[str]) -> int:
     print()
     print("Upload protocol v1, terminal and receiver in memory (virtual time):")
     status = demo_protocol() or status
+    print()
+    print("A day at a 50-person office: the terminal core on simulated flash, a receiver in")
+    print("memory, a maintenance window and a network outage (virtual time, simulator/door.py):")
+    from simulator.door import day
+
+    ok, _lines, _rig = day(printer=lambda line: print("  " + line))
+    print(f"  every punch answered OK is held by the receiver exactly once: {ok}")
+    status = status or (0 if ok else 1)
     print()
     print("The simulator proper is not built yet; `make sim` grows with each issue that lands.")
     return status
