@@ -36,6 +36,7 @@ _HEAD = "<4sBBHIIIIII"  # magic fmt rsv rsv generation version count rec_bytes i
 _HEAD_SIZE = const(32)  # + CRC
 _EMPTY = 0xFFFFFFFF
 _FINGER = b"\xf1"
+_BLANK_SLOT = b"\xff" * 8
 _REC_HEAD = "<HBBBBBB"  # length, cards, fingers, lines, lang, code, name lengths
 _REC_HEAD_SIZE = const(8)
 
@@ -284,6 +285,7 @@ class Roster:
         if at + len(data) > limit:
             raise RosterError("roster region full")
         base = self._base(bank)
+        view = memoryview(data)  # page-sized pieces without copies
         off = 0
         while off < len(data):
             sector = (at + off) // size
@@ -291,21 +293,49 @@ class Roster:
                 flash.erase(bank.first + b["erased"])
                 b["erased"] += 1
             page_room = flash.page_size - ((at + off) % flash.page_size)
-            chunk = data[off : off + page_room]
-            flash.program(base + at + off, chunk)
-            off += len(chunk)
+            end = off + page_room if off + page_room < len(data) else len(data)
+            flash.program(base + at + off, view[off:end])
+            off = end
         b["cursor"] = at + len(data)
         return at
 
     def add(self, employee):
         self._write(encode_employee(employee))
         self._build["count"] += 1
+        self._build["keys"] = (
+            self._build.get("keys", 0) + len(employee.cards) + len(employee.fingers)
+        )
 
-    def _keys(self, e):
-        for card in e.cards:
-            yield bytes(card)
-        for f in e.fingers:
-            yield finger_key(f)
+    def _index_record(self, bank, offset, base, mask, limit):
+        """Put the keys of the record at ``offset`` into the index; returns its length."""
+        flash = self.flash
+        head = self._head
+        flash.readinto(self._base(bank) + offset, head)
+        n = head[0] | (head[1] << 8)
+        if n < _REC_HEAD_SIZE or offset + n > limit:
+            raise RosterError("record at %d did not read back" % offset)
+        rec = bytearray(n)
+        flash.readinto(self._base(bank) + offset, rec)
+        nc, nf = rec[2], rec[3]
+        at = _REC_HEAD_SIZE + rec[5] + rec[6] + rec[7]  # after code, name and lang
+        for i in range(nc + nf):
+            if i < nc:
+                k = rec[at]
+                key = bytes(rec[at + 1 : at + 1 + k])
+                at += 1 + k
+            else:
+                key = _FINGER + bytes(rec[at : at + 2])
+                at += 2
+            h = _hash(key)
+            slot = h & mask
+            buf = self._slot
+            while True:
+                flash.readinto(base + slot * 8, buf)
+                if buf == _BLANK_SLOT:
+                    break
+                slot = (slot + 1) & mask
+            flash.program(base + slot * 8, struct.pack("<II", h, offset))
+        return n
 
     def commit(self, version):
         """Write the index and the header: the built roster becomes the active one."""
@@ -314,13 +344,8 @@ class Roster:
         flash = self.flash
         size = flash.sector_size
         rec_bytes = b["cursor"] - size
-        # Count keys, size the index (a power of two, at most half full).
-        keys = 0
-        offset = size
-        while offset < b["cursor"]:
-            e, n = self._built(bank, offset)
-            keys += len(e.cards) + len(e.fingers)
-            offset += n
+        # Size the index: a power of two, at most half full.
+        keys = b.get("keys", 0)
         slots = 16
         while slots < 2 * keys:
             slots *= 2
@@ -331,21 +356,10 @@ class Roster:
             flash.erase(bank.first + b["erased"])
             b["erased"] += 1
         base = self._base(bank) + index_at
-        buf = self._slot
         mask = slots - 1
         offset = size
         while offset < b["cursor"]:
-            e, n = self._built(bank, offset)
-            for key in self._keys(e):
-                h = _hash(key)
-                slot = h & mask
-                while True:
-                    flash.readinto(base + slot * 8, buf)
-                    if buf == b"\xff" * 8:
-                        break
-                    slot = (slot + 1) & mask
-                flash.program(base + slot * 8, struct.pack("<II", h, offset))
-            offset += n
+            offset += self._index_record(bank, offset, base, mask, b["cursor"])
         generation = (self.active.generation if self.active is not None else 0) + 1
         head = struct.pack(
             _HEAD,
@@ -367,12 +381,6 @@ class Roster:
         if not bank.valid:
             raise RosterError("roster header did not verify")
         self.active = bank
-
-    def _built(self, bank, offset):
-        e, n = self._read(bank, offset, self._build["cursor"])
-        if e is None:
-            raise RosterError("record at %d did not read back" % offset)
-        return e, n
 
     # ------------------------------------------------------------------ service pages
 

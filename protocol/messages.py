@@ -409,43 +409,55 @@ def decode_heartbeat_reply(body):
     }
 
 
+def _hex_bytes(value, max_bytes):
+    """Bytes of a lower-case hex string of 1..max_bytes bytes, or None."""
+    if not isinstance(value, str) or not value or len(value) > 2 * max_bytes or len(value) % 2:
+        return None
+    if value != value.lower():
+        return None
+    try:
+        return unhexlify(value)
+    except ValueError:
+        return None
+
+
 def decode_employee(obj, path):
+    """Validate one roster employee in place (the page is large: no copies, no garbage paths)."""
     if not isinstance(obj, dict):
         _bad(path[:-1], "must be an object")
-    cards = []
-    items = get_list(obj, "cards", path, 8, False)
-    for i in range(len(items)):
-        holder = {"c": items[i]}
-        cards.append(get_hex(holder, "c", "%scards[%d]" % (path, i), MAX_CREDENTIAL))
-    fingers = []
-    items = get_list(obj, "fingers", path, 10, False)
-    for i in range(len(items)):
-        fingers.append(get_int({"f": items[i]}, "f", "%sfingers[%d]" % (path, i), 0, 0xFFFF))
-    lines = []
-    items = get_list(obj, "lines", path, 4, False)
-    for i in range(len(items)):
-        lines.append(get_str({"l": items[i]}, "l", "%slines[%d]" % (path, i), 64))
-    lang = get_str(obj, "lang", path, 8, False, "")
-    return {
-        "code": get_str(obj, "code", path, 32),
-        "name": get_str(obj, "name", path, 64),
-        "lang": lang,
-        "cards": cards,
-        "fingers": fingers,
-        "lines": lines,
-    }
+    cards = get_list(obj, "cards", path, 8, False)
+    for i in range(len(cards)):
+        card = _hex_bytes(cards[i], MAX_CREDENTIAL)
+        if card is None:
+            _bad("%scards[%d]" % (path, i), "must be 1-12 bytes of lower-case hexadecimal")
+        cards[i] = card
+    fingers = get_list(obj, "fingers", path, 10, False)
+    for i in range(len(fingers)):
+        f = fingers[i]
+        if not isinstance(f, int) or isinstance(f, bool) or not 0 <= f <= 0xFFFF:
+            _bad("%sfingers[%d]" % (path, i), "must be an integer 0..65535")
+    lines = get_list(obj, "lines", path, 4, False)
+    for i in range(len(lines)):
+        if not isinstance(lines[i], str) or len(lines[i]) > 64:
+            _bad("%slines[%d]" % (path, i), "must be text of at most 64 characters")
+    obj["code"] = get_str(obj, "code", path, 32)
+    obj["name"] = get_str(obj, "name", path, 64)
+    obj["lang"] = get_str(obj, "lang", path, 8, False, "")
+    obj["cards"] = cards
+    obj["fingers"] = fingers
+    obj["lines"] = lines
+    return obj
 
 
 def decode_roster_reply(body):
     obj = loads(body, "reply")
-    upsert = []
-    items = get_list(obj, "upsert", "", 1000, False)
-    for i in range(len(items)):
-        upsert.append(decode_employee(items[i], "upsert[%d]." % i))
-    delete = []
-    items = get_list(obj, "delete", "", 1000, False)
-    for i in range(len(items)):
-        delete.append(get_str({"d": items[i]}, "d", "delete[%d]" % i, 32))
+    upsert = get_list(obj, "upsert", "", 1000, False)
+    for i in range(len(upsert)):
+        decode_employee(upsert[i], "upsert[%d]." % i)
+    delete = get_list(obj, "delete", "", 1000, False)
+    for i in range(len(delete)):
+        if not isinstance(delete[i], str) or len(delete[i]) > 32:
+            _bad("delete[%d]" % i, "must be an employee code of at most 32 characters")
     return {
         "time": get_int(obj, "time", "", 0, MAX_TIME),
         "version": get_int(obj, "version", "", 0, MAX_SEQ),

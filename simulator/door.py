@@ -172,18 +172,23 @@ class Rig:
         return True
 
     def settle(self, limit=20):
+        """Run the exchanges due now; True if ``limit`` stopped it with more to do."""
         for _ in range(limit):
             if not self.exchange():
-                return
+                return False
+        return True
+
+    def tick(self):
+        self._out(self.terminal.tick(self.now))
 
     def step(self, end_ms, step_ms=1000):
         """One turn of the board's loop: a tick, every exchange due, then time moves on (at
         most ``step_ms``, never past ``end_ms``). Returns False once ``end_ms`` is reached."""
-        self._out(self.terminal.tick(self.now))
-        self.settle()
+        self.tick()
+        busy = self.settle()
         if self.now >= end_ms:
             return False
-        if not isinstance(self.uplink.next_action(self.now), Send):
+        if not busy:
             self.now = min(end_ms, self.now + step_ms)
         return True
 

@@ -5,7 +5,7 @@ the terminal, not the flash. ``tap`` is one tap from the credential event to the
 The day's heap is measured by the guest script in tools/dakoku/bench_firmware.py.
 """
 
-from firmware.terminal import Card
+from firmware.terminal import Card, Show
 from simulator.door import Rig, card_of
 
 
@@ -23,13 +23,15 @@ def open_rig(flash_dir, journal_sectors, roster_sectors, service=_no_service):
     )
 
 
-def tap(flash_dir, journal_sectors, roster_sectors, who, measure):
-    """Mount, boot, background work; then (``measure``) one tap of employee ``who``."""
-    rig = open_rig(flash_dir, journal_sectors, roster_sectors)
-    rig.network = False
-    rig.terminal.tick(rig.now)  # background: the journal's next sector is pre-erased
-    rig.now += 61000
-    if measure:
-        actions = rig.terminal.card(rig.now, Card(card_of(who)))
-        return actions
-    return []
+def taps(rig, count, measure):
+    """``count`` turns of: time passes, background work, and (``measure``) a tap by a different
+    employee. Returns how many taps were answered OK (or "offline, saved")."""
+    shown = 0
+    for i in range(count):
+        rig.now += 61000
+        rig.terminal.tick(rig.now)  # background: the journal's next sector is pre-erased
+        if measure:
+            for action in rig.terminal.card(rig.now, Card(card_of(3 + i))):
+                if isinstance(action, Show) and action.style in ("ok", "offline"):
+                    shown += 1
+    return shown
