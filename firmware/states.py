@@ -74,6 +74,7 @@ TABLE = (
     ("journal_full", "space", "ready", (), ("show_ready",)),
     # Keys: punch kind, and the service key (then a PIN).
     (IDLE, "key", None, ("key_is_kind",), ("select_kind",)),
+    ("feedback", "key", None, ("key_is_kind",), ("remember_kind",)),  # for the next person
     (IDLE, "key", "service_pin", ("key_is_service",), ("prompt_pin",)),
     ("service_pin", "key", "service", ("pin_is_right",), ("enter_service",)),
     ("service_pin", "key", "feedback", ("pin_is_wrong",), ("say_pin_wrong",)),

@@ -463,8 +463,11 @@ class Terminal:
         return kind
 
     def select_kind(self, key):
-        self._kind = (KIND_KEYS[key], self._now + _KIND_HOLD_MS)
+        self.remember_kind(key)
         self.show_ready()
+
+    def remember_kind(self, key):
+        self._kind = (KIND_KEYS[key], self._now + _KIND_HOLD_MS)
 
     def record(self, data):
         employee = data.employee

@@ -1,0 +1,143 @@
+"""The terminal's main loop: the only place that touches real I/O and real time (MicroPython).
+
+Everything else in ``firmware/`` is sans-IO; this loop reads the board's clock, reader, keys and
+network, feeds the terminal core and the uplink, and performs their actions. The board object
+(``hardware/`` board profiles, or a fake in tests) provides::
+
+    name                        the board's name (sent in hello)
+    ticks_ms()                  monotonic milliseconds (never wrapping: widen ticks_ms())
+    rtc_epoch()                 UTC seconds from the RTC, or None; set_rtc(epoch)
+    boot_id()                   a number that changes at every boot (persisted by the board)
+    partitions()                (journal, roster, config, log) flash objects
+    identity()                  (tenant code, terminal ID, secret bytes)
+    entropy()                   a few random bytes (os.urandom) for the uplink's jitter, or b""
+    reader_poll(now_ms)         a firmware.terminal Card or Finger, ("fault", text), ("ok",), or None
+    key_poll(now_ms)            a key name or None
+    show(lines, style); beep(pattern); led(pattern); reboot()
+    net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE)
+    net_poll() -> bytes received, b"" when the peer closed, None when nothing yet;
+                  raises OSError for a broken connection
+    ntp() -> UTC seconds or None
+    idle(ms)                    sleep or light-sleep until the next turn
+"""
+
+from firmware.clock import Clock
+from firmware.config import Config
+from firmware.eventlog import CONFIG_FALLBACK, EventLog
+from firmware.journal import Journal
+from firmware.roster import Roster
+from firmware.terminal import Beep, Card, Finger, Led, Reboot, SetRtc, Show, SyncClock, Terminal
+from firmware.uplink import Uplink
+from protocol.client import NO_ROUTE, Send
+
+TURN_MS = 20
+
+
+class Loop:
+    def __init__(self, board):
+        self.board = board
+        journal_flash, roster_flash, config_flash, log_flash = board.partitions()
+        self.config = Config(config_flash)
+        self.config.load()
+        self.log = EventLog.mount(log_flash)
+        self.journal = Journal.mount(journal_flash)
+        self.roster = Roster.mount(roster_flash)
+        boot_id = board.boot_id()
+        now = board.ticks_ms()
+        for problem in self.config.problems:
+            self.log.append(CONFIG_FALLBACK, problem[:100], None, now // 1000, boot_id)
+        self.terminal = Terminal(
+            self.journal, self.roster, self.config, self.log, Clock(), boot_id, board.name
+        )
+        tenant, terminal_id, secret = board.identity()
+        self.uplink = Uplink(self.terminal, tenant, terminal_id, secret, None, board.entropy())
+        self.in_flight = None  # the Send being answered
+        self.perform(self.terminal.boot(now, board.rtc_epoch()))
+        self.uplink.start(now)
+        self.rebooting = False
+
+    def perform(self, actions):
+        board = self.board
+        for a in actions:
+            if isinstance(a, Show):
+                board.show(a.lines, a.style)
+            elif isinstance(a, Beep):
+                board.beep(a.pattern)
+            elif isinstance(a, Led):
+                board.led(a.pattern)
+            elif isinstance(a, SetRtc):
+                board.set_rtc(a.epoch)
+            elif isinstance(a, SyncClock):
+                now = board.ticks_ms()
+                self.perform(self.terminal.ntp_result(now, board.ntp()))
+            elif isinstance(a, Reboot):
+                self.rebooting = True
+
+    def turn(self):
+        """One pass: input first (a tap must answer in a blink), then timers, then network."""
+        board = self.board
+        t = self.terminal
+        now = board.ticks_ms()
+        event = board.reader_poll(now)
+        if isinstance(event, Card):
+            self.perform(t.card(now, event))
+            if t.machine.state == "feedback":
+                self.uplink.punch_stored(now)
+        elif isinstance(event, Finger):
+            self.perform(t.finger(now, event))
+        elif isinstance(event, tuple) and event:
+            if event[0] == "fault":
+                self.perform(t.reader_fault(now, event[1] if len(event) > 1 else ""))
+            else:
+                self.perform(t.reader_ok(now))
+        key = board.key_poll(now)
+        if key is not None:
+            self.perform(t.key(now, key))
+        self.perform(t.tick(now))
+        self._network(now)
+        if self.rebooting and t.machine.state in ("ready", "clock_invalid"):
+            board.reboot()
+
+    def _network(self, now):
+        up = self.uplink
+        board = self.board
+        if self.in_flight is None:
+            action = up.next_action(now)
+            if not isinstance(action, Send):
+                return
+            error = board.net_send(action.data)
+            if error is not None:
+                self.perform(up.failed(now, error, "send"))
+                return
+            self.in_flight = action
+            return
+        try:
+            data = board.net_poll()
+        except OSError as e:
+            self.in_flight = None
+            self.perform(up.failed(now, NO_ROUTE, "connection: %s" % e))
+            return
+        if data is None:
+            if now >= self.in_flight.deadline_ms:
+                self.in_flight = None
+                self.perform(up.timed_out(now))
+            return
+        if data == b"":
+            self.in_flight = None
+            self.perform(up.closed(now))
+            return
+        actions = up.receive(now, data)
+        if not up.client.busy:  # the answer is complete (or was refused, or timed out)
+            self.in_flight = None
+        self.perform(actions)
+
+
+def run(board, turns=-1):
+    """Run the terminal on ``board`` (for ever, or ``turns`` passes in tests)."""
+    loop = Loop(board)
+    n = 0
+    while turns < 0 or n < turns:
+        loop.turn()
+        board.idle(TURN_MS)
+        n += 1
+    return loop
