@@ -11,7 +11,7 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     partitions()                (journal, roster, config, log) flash objects
     identity()                  (tenant code, terminal ID, secret bytes)
     entropy()                   a few random bytes (os.urandom) for the uplink's jitter, or b""
-    reader_poll(now_ms)         a firmware.terminal Card or Finger, ("fault", text), ("ok",), or None
+    reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",), None
     key_poll(now_ms)            a key name or None
     show(lines, style); beep(pattern); led(pattern); reboot()
     net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE)
