@@ -78,6 +78,27 @@ def signed_answer(request, body, status=200, secret=SECRET):
     return encode_response(status, [("Dakoku-Signature", signature)], body)
 
 
+class PickyServer(Server):
+    """A receiver that keeps calling the punch with sequence number ``bad`` malformed, naming
+    its index in the batch (``indexed``) or only "punches"."""
+
+    def __init__(self, store, bad, indexed=True):
+        Server.__init__(self, store)
+        self.bad = bad
+        self.indexed = indexed
+
+    def _punches(self, tenant, terminal_id, body, now):
+        from protocol.codes import MALFORMED, ProtocolError
+        from protocol.messages import decode_batch
+
+        punches = decode_batch(body, 1000)
+        for i in range(len(punches)):
+            if punches[i].seq == self.bad:
+                field = "punches[%d].cred" % i if self.indexed else "punches"
+                raise ProtocolError(MALFORMED, field + ": refused", field)
+        return Server._punches(self, tenant, terminal_id, body, now)
+
+
 def make_store():
     store = MemoryStore()
     store.add_tenant(TENANT)

@@ -7,6 +7,7 @@ from protocol_support import (
     TENANT,
     TERMINAL,
     UNKNOWN_CARD,
+    PickyServer,
     Wire,
     signed_answer,
 )
@@ -14,9 +15,7 @@ from protocol_support import (
 from protocol import client as C
 from protocol import codes, sign
 from protocol.client import Client, Identity, Send, Settings
-from protocol.codes import MALFORMED, ProtocolError
 from protocol.http import encode_response
-from protocol.server import Server
 
 # The WASI interpreter corrupts small heaps under GC pressure
 # (tests/tools/test_interpreter_issues.py).
@@ -255,24 +254,10 @@ def test_unsynced_clock_punches_are_stored_and_flagged():
     assert stored[5] is False and stored[7] == 7  # clock_synced, boot_id
 
 
-class PickyServer(Server):
-    """A service that keeps calling the punch with sequence number 7 malformed."""
-
-    def _punches(self, tenant, terminal_id, body, now):
-        from protocol.messages import decode_batch
-
-        punches = decode_batch(body, 1000)
-        for i in range(len(punches)):
-            if punches[i].seq == 7:
-                field = "punches[%d].cred" % i
-                raise ProtocolError(MALFORMED, field + ": refused", field)
-        return Server._punches(self, tenant, terminal_id, body, now)
-
-
 def test_poison_record_is_isolated_set_aside_and_never_blocks_the_rest():
     """PRT-CLI-7, PRT-ERR-3"""
     w = Wire()
-    w.server = PickyServer(w.store)
+    w.server = PickyServer(w.store, 7)
     w.source.add(20)
     assert w.run(max_steps=40)
     aside = []
@@ -287,14 +272,8 @@ def test_poison_record_is_isolated_set_aside_and_never_blocks_the_rest():
 def test_poison_without_an_index_is_found_by_halving():
     """PRT-CLI-7"""
 
-    class Vague(PickyServer):
-        def _punches(self, tenant, terminal_id, body, now):
-            if b'"seq":7,' in body:
-                raise ProtocolError(MALFORMED, "punches: refused", "punches")
-            return Server._punches(self, tenant, terminal_id, body, now)
-
     w = Wire()
-    w.server = Vague(w.store)
+    w.server = PickyServer(w.store, 7, indexed=False)
     w.source.add(16)
     assert w.run(max_steps=40)
     assert sorted(held(w)) == [i for i in range(1, 17) if i != 7]
