@@ -79,6 +79,7 @@ class Settings:
         heartbeat_s=300,
         reply_limit=65536,
         log_batch=50,
+        roster_page=20,
     ):
         self.batch = batch
         self.body = body
@@ -90,6 +91,7 @@ class Settings:
         self.heartbeat_s = heartbeat_s
         self.reply_limit = reply_limit
         self.log_batch = log_batch
+        self.roster_page = roster_page  # employees per roster page: what the terminal's RAM holds
 
 
 class Identity:
@@ -422,7 +424,7 @@ class Client:
             self.report(entry[0], "ok", "")
 
     def _roster(self, now_ms):
-        target = "/v1/roster?since=%d" % self.roster_version
+        target = "/v1/roster?since=%d&limit=%d" % (self.roster_version, self.settings.roster_page)
         if self._roster_cursor is not None:
             target += "&after=" + quote(self._roster_cursor)
         return self._send(now_ms, ROSTER, "GET", target, b"")

@@ -341,7 +341,13 @@ class Server:
         after = params.get("after")
         if after is not None and len(after) > 32:
             raise ProtocolError(MALFORMED, "after: longer than 32 characters", "after")
-        page = self.store.roster(tenant, int(since), after, self.settings.roster_page)
+        limit = self.settings.roster_page
+        asked = params.get("limit")
+        if asked is not None:
+            if not asked.isdigit() or not 1 <= int(asked) <= 1000:
+                raise ProtocolError(MALFORMED, "limit: a number 1..1000", "limit")
+            limit = min(limit, int(asked))
+        page = self.store.roster(tenant, int(since), after, limit)
         page["time"] = now
         return Answer(200, page)
 

@@ -540,3 +540,13 @@ def test_roster_fetch_ends_even_if_the_caller_never_confirms_or_the_cursor_stall
     for _ in range(6):
         w.step()
     assert [s.kind for s in w.sent].count(C.ROSTER) <= 4
+
+
+def test_roster_pages_never_exceed_what_the_terminal_asks_for():
+    """PRT-ROSTER-1"""
+    w = Wire(settings=Settings(roster_page=2))
+    for i in range(2, 7):
+        w.store.add_employee(TENANT, "E%03d" % i, "N", cards=[bytes([3, i, 0, 0, 0, 0, 0, 0])])
+    w.settle()
+    sizes = [len(o.roster["upsert"]) for o in w.outcomes if o.roster is not None]
+    assert sizes == [2, 2, 2] and w.client.roster_version == 6

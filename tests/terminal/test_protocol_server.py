@@ -188,3 +188,6 @@ def test_roster_query_validation():
     data, nonce = request(b"", target="/v1/roster?since=0&after=E%30%301", method="GET")
     status, body, _ = answer(server, data, nonce)
     assert status == 200 and body["upsert"] == [] and body["full"] is True
+    data, nonce = request(b"", target="/v1/roster?since=0&limit=0", method="GET")
+    status, body, _ = answer(server, data, nonce)
+    assert (status, body["field"]) == (400, "limit")
