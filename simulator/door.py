@@ -87,6 +87,7 @@ class Rig:
         self.on_mode = None  # called with (old, new) when the terminal's mode changes
         self.screens = []
         self.beeps = []
+        self.keep = 64  # screens and beeps the rig remembers (tests look at the last ones)
         self.rtc = rtc
         self.boot_id = boot_id
         self.values = values
@@ -127,12 +128,12 @@ class Rig:
         for a in actions:
             if isinstance(a, Show):
                 self.screens.append((self.now, a))
-                if len(self.screens) > 64:  # the rig keeps the recent screens only
-                    del self.screens[:32]
+                if len(self.screens) > self.keep:  # the rig keeps the recent screens only
+                    del self.screens[: len(self.screens) - self.keep // 2]
             elif isinstance(a, Beep):
                 self.beeps.append((self.now, a.pattern))
-                if len(self.beeps) > 64:
-                    del self.beeps[:32]
+                if len(self.beeps) > self.keep:
+                    del self.beeps[: len(self.beeps) - self.keep // 2]
             elif isinstance(a, SyncClock):
                 self.ntp_requests.append(self.now)
                 epoch = self.service_time() if self.network and self.ntp else None
