@@ -327,9 +327,10 @@ class Terminal:
             line = texts.text("offline", lang)
         else:
             line = texts.text("online", lang)
-        unsent = self.journal.unsent_count
-        if unsent:
-            line += " " + texts.text("unsent", lang) % unsent
+        if self._journal_state == STATE_NEARLY_FULL:
+            line += " " + texts.text("journal_nearly_full", lang)
+        elif self.journal.unsent_count:
+            line += " " + texts.text("unsent", lang) % self.journal.unsent_count
         return line
 
     def clock_text(self, epoch):

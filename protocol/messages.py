@@ -14,9 +14,6 @@ from micropython import const
 from firmware.punch import KIND_NAMES, MAX_CREDENTIAL, METHOD_NAMES, Punch
 from protocol.codes import MALFORMED, ProtocolError
 
-VERSION = const(1)
-PREFIX = "/v1/"
-
 MAX_SEQ = const(0x7FFFFFFF)
 MAX_TIME = 0xFFFFFFFF  # unsigned 32-bit seconds, as the journal stores them
 MAX_BOOT = const(0xFFFF)

@@ -1,7 +1,6 @@
 """Client and server wired together in memory: every exchange of PRT-CLI and PRT-SRV."""
 
 from protocol_support import (
-    CARD,
     EPOCH,
     SECRET,
     TENANT,
@@ -515,7 +514,6 @@ def test_hello_passes_on_config_and_minimum_offline_firmware():
     assert out.min_offline_fw == "1.3.0"
     assert not C.firmware_allowed("1.2.0", out.min_offline_fw)
     assert C.firmware_allowed("1.3.0", "1.3.0") and C.firmware_allowed("1.10", "1.9.9")
-    assert CARD and codes.TEXT[codes.TENANT_UNUSABLE]
 
 
 def test_roster_fetch_ends_even_if_the_caller_never_confirms_or_the_cursor_stalls():

@@ -165,3 +165,20 @@ def test_signature_verification():
     assert not sign.verify(b"k", message, header.replace("hmac-sha256=", "sha1="))
     assert not sign.verify(b"k", message, None)
     assert sign.equal(b"abc", b"abc") and not sign.equal(b"abc", b"abd")
+
+
+def test_hostile_roster_pages_are_refused_naming_the_field():
+    good = b'{"time":5,"version":2,"upsert":[{"code":"E1","name":"A","cards":["0102"]}]}'
+    page = messages.decode_roster_reply(good)
+    assert page["upsert"][0]["cards"] == [b"\x01\x02"] and page["next"] is None
+    cases = [
+        (good.replace(b'"0102"', b'"01XZ"'), "upsert[0].cards[0]"),
+        (good.replace(b'"0102"', b'"' + b"00" * 13 + b'"'), "upsert[0].cards[0]"),
+        (good.replace(b'"cards":["0102"]', b'"fingers":[70000]'), "upsert[0].fingers[0]"),
+        (good.replace(b'"cards":["0102"]', b'"lines":[5]'), "upsert[0].lines[0]"),
+        (good.replace(b'"name":"A"', b'"name":7'), "upsert[0].name"),
+        (good.replace(b'"upsert"', b'"delete":[1],"x"'), "delete[0]"),
+        (b'{"time":5,"version":2,"upsert":[3]}', "upsert[0]"),
+    ]
+    for body, field in cases:
+        assert field_error(messages.decode_roster_reply, body)[0] == field, body

@@ -193,6 +193,8 @@ def test_journal_full_refuses_with_its_message_and_recovers_after_upload():
     r.tap(3)
     assert screen(r).lines[0] == "未送信データが満杯"
     assert eventlog.JOURNAL_NEARLY_FULL in codes(r) and eventlog.JOURNAL_FULL in codes(r)
+    ready = [s.lines[2] for _, s in r.screens if s.style == "ready"]
+    assert any("未送信データ残りわずか" in line for line in ready)
     r.network = True
     r.uplink.client.link_up(r.now)
     r.run_until(r.now + 600 * 1000)
