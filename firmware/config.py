@@ -40,7 +40,7 @@ KEYS = {  # type: dict[str, tuple]
     "offline_punching": ("bool", True, None),
     "unknown_card": ("choice", "record", ("record", "refuse")),
     "keys_present": ("bool", True, None),
-    "kind_schedule": ("list", [[0, 0, 1], [11, 0, 3], [12, 0, 4], [15, 0, 2]], 12),
+    "kind_schedule": ("list", [[5, 0, 1], [11, 0, 3], [12, 0, 4], [15, 0, 2]], 12),
     "finger_retry_limit": ("int", 3, (1, 10)),
     "identify_mode": ("choice", "card", ("card", "finger", "card_then_finger", "card_or_finger")),
     "clock_jump_log_s": ("int", 120, (1, 86400)),

@@ -20,28 +20,29 @@ class Machine:
         self.model = model
         self.states = states
         self.state = initial
+        # Rows by event, in table order; a row's source is matched when the event fires. RAM:
+        # one list per event of references to the (constant) rows, nothing per state.
         self._rows = {}  # type: dict
         for row in table:
             source, event, dest = row[0], row[1], row[2]
             if dest is not None and dest not in states:
                 raise ValueError("unknown destination state " + dest)
-            if source == "*":
-                sources = states
-            elif isinstance(source, tuple):
-                sources = source
-            else:
-                sources = (source,)
-            for s in sources:
+            for s in () if source == "*" else (source,) if isinstance(source, str) else source:
                 if s not in states:
                     raise ValueError("unknown source state " + s)
-                key = s + "|" + event
-                rows = self._rows.get(key)
-                if rows is None:
-                    rows = self._rows[key] = []
-                rows.append(row)
+            rows = self._rows.get(event)
+            if rows is None:
+                rows = self._rows[event] = []
+            rows.append(row)
         self._queue = []
         self._running = False
         self.on_change = None  # called with (old, event, new) after every taken transition
+
+    @staticmethod
+    def _from(source, state):
+        if isinstance(source, str):
+            return source == state or source == "*"
+        return state in source
 
     def _passes(self, guards, data):
         model = self.model
@@ -54,11 +55,11 @@ class Machine:
         return True
 
     def _step(self, event, data):
-        rows = self._rows.get(self.state + "|" + event)
+        rows = self._rows.get(event)
         if rows is None:
             return False
         for row in rows:
-            if self._passes(row[3], data):
+            if self._from(row[0], self.state) and self._passes(row[3], data):
                 old = self.state
                 if row[2] is not None:
                     self.state = row[2]
@@ -85,4 +86,8 @@ class Machine:
         return taken
 
     def can(self, event):
-        return (self.state + "|" + event) in self._rows
+        """True if some row takes ``event`` from the current state (guards not asked)."""
+        for row in self._rows.get(event, ()):
+            if self._from(row[0], self.state):
+                return True
+        return False

@@ -11,6 +11,7 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     partitions()                (journal, roster, config, log) flash objects
     identity()                  (tenant code, terminal ID, secret bytes)
     entropy()                   a few random bytes (os.urandom) for the uplink's jitter, or b""
+    reader_selftest()           None when the reader answers at boot, else what failed (text)
     reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",), None
     key_poll(now_ms)            a key name or None
     show(lines, style); beep(pattern); led(pattern); reboot()
@@ -52,7 +53,7 @@ class Loop:
         tenant, terminal_id, secret = board.identity()
         self.uplink = Uplink(self.terminal, tenant, terminal_id, secret, None, board.entropy())
         self.in_flight = None  # the Send being answered
-        self.perform(self.terminal.boot(now, board.rtc_epoch()))
+        self.perform(self.terminal.boot(now, board.rtc_epoch(), board.reader_selftest()))
         self.uplink.start(now)
         self.rebooting = False
 
@@ -94,6 +95,7 @@ class Loop:
         if key is not None:
             self.perform(t.key(now, key))
         self.perform(t.tick(now))
+        self.uplink.background(now)  # roster pages, a few records per turn
         self._network(now)
         if self.rebooting and t.machine.state in ("ready", "clock_invalid"):
             board.reboot()

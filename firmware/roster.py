@@ -39,6 +39,7 @@ _FINGER = b"\xf1"
 _BLANK_SLOT = b"\xff" * 8
 _REC_HEAD = "<HBBBBBB"  # length, cards, fingers, lines, lang, code, name lengths
 _REC_HEAD_SIZE = const(8)
+_COPY, _ADD, _SIZE, _INDEX, _COMMIT = range(5)  # phases of applying a page
 
 
 class RosterError(Exception):
@@ -152,7 +153,11 @@ class Roster:
         self.problems = []
         self._slot = bytearray(8)
         self._head = bytearray(_REC_HEAD_SIZE)
-        self._build = {}  # {"bank", "cursor", "count", "erased"} while a build is open
+        self._build = {}  # {"bank", "cursor", "count", "keys", "erased"} while a build is open
+        self._job = {}  # the page being applied (see start_page)
+        self._rec = bytearray(64)  # scratch for one record, grown to the longest seen
+        self._keys = {}  # reusable key buffers by length
+        self.outcome = None  # of the last job: True when the roster's version moved
 
     @classmethod
     def mount(cls, flash):
@@ -274,6 +279,7 @@ class Roster:
         self.flash.erase(bank.first)  # the old header goes first: the bank is now invalid
         bank.valid = False
         self._build = {"bank": bank, "cursor": self.flash.sector_size, "count": 0, "erased": 1}
+        self._build["keys"] = 0
 
     def _write(self, data):
         b = self._build
@@ -302,64 +308,214 @@ class Roster:
     def add(self, employee):
         self._write(encode_employee(employee))
         self._build["count"] += 1
-        self._build["keys"] = (
-            self._build.get("keys", 0) + len(employee.cards) + len(employee.fingers)
-        )
+        self._build["keys"] += len(employee.cards) + len(employee.fingers)
+
+    def _record_into(self, address, limit):
+        """The record at flash ``address`` in the scratch buffer (grown as needed); its length,
+        or 0 when its length field is impossible. ``limit``: bytes readable from ``address``."""
+        head = self._head
+        self.flash.readinto(address, head)
+        n = head[0] | (head[1] << 8)
+        if n < _REC_HEAD_SIZE or n > limit:
+            return 0
+        if len(self._rec) < n:
+            self._rec = bytearray(n + 32)
+        self.flash.readinto(address, memoryview(self._rec)[:n])
+        return n
 
     def _index_record(self, bank, offset, base, mask, limit):
         """Put the keys of the record at ``offset`` into the index; returns its length."""
         flash = self.flash
-        head = self._head
-        flash.readinto(self._base(bank) + offset, head)
-        n = head[0] | (head[1] << 8)
-        if n < _REC_HEAD_SIZE or offset + n > limit:
+        n = self._record_into(self._base(bank) + offset, limit - offset)
+        if not n:
             raise RosterError("record at %d did not read back" % offset)
-        rec = bytearray(n)
-        flash.readinto(self._base(bank) + offset, rec)
+        rec = self._rec
         nc, nf = rec[2], rec[3]
         at = _REC_HEAD_SIZE + rec[5] + rec[6] + rec[7]  # after code, name and lang
+        slot_buf = self._slot
         for i in range(nc + nf):
             if i < nc:
                 k = rec[at]
-                key = bytes(rec[at + 1 : at + 1 + k])
+                key = self._key(k)
+                key[:] = rec[at + 1 : at + 1 + k]
                 at += 1 + k
             else:
-                key = _FINGER + bytes(rec[at : at + 2])
+                key = self._key(3)
+                key[0] = 0xF1
+                key[1] = rec[at]
+                key[2] = rec[at + 1]
                 at += 2
             h = _hash(key)
             slot = h & mask
-            buf = self._slot
             while True:
-                flash.readinto(base + slot * 8, buf)
-                if buf == _BLANK_SLOT:
+                flash.readinto(base + slot * 8, slot_buf)
+                if slot_buf == _BLANK_SLOT:
                     break
                 slot = (slot + 1) & mask
-            flash.program(base + slot * 8, struct.pack("<II", h, offset))
+            struct.pack_into("<II", slot_buf, 0, h, offset)
+            flash.program(base + slot * 8, slot_buf)
         return n
 
-    def commit(self, version):
-        """Write the index and the header: the built roster becomes the active one."""
+    def _key(self, n):
+        """A reusable key buffer of ``n`` bytes (the index build allocates no keys)."""
+        key = self._keys.get(n)
+        if key is None:
+            key = self._keys[n] = bytearray(n)
+        return key
+
+    # ------------------------------------------------------------------ service pages
+    #
+    # A page is applied as background work (PRT-ROSTER-3; the terminal's tick calls work()),
+    # a few records at a time, so a tap is never kept waiting by a roster of 5,000 employees
+    # and no step holds more than one record in RAM. The phases of a job:
+    #   copy   (delta pages) the active roster's records, raw, except the page's codes
+    #   add    the page's employees
+    #   size   (last page, or delta) erase the index area
+    #   index  one record's keys per step
+    #   commit the header: the new roster is in force
+
+    @property
+    def busy(self):
+        """True while a page is being applied."""
+        return bool(self._job)
+
+    def start_page(self, page):
+        """Start applying one decoded roster page; :meth:`work` does it.
+
+        ``page["first"]`` (set by ``protocol.client``) starts a full roster afresh, so a fetch
+        that was interrupted and started again never doubles employees.
+        """
+        last = page["next"] is None
+        job = {"page": page, "last": last, "i": 0, "version": page["version"]}
+        if page["full"]:
+            if page.get("first", True) or not self._build.get("full"):
+                self.begin()
+                self._build["full"] = True
+            job["phase"] = _ADD
+        else:
+            changed = {}
+            for item in page["upsert"]:
+                changed[item["code"]] = True
+            for code in page["delete"]:
+                changed[code] = True
+            job["changed"] = changed
+            if not last:
+                job["version"] = self.version  # the version moves with the last page only
+            job["from"] = self.active
+            job["offset"] = self.flash.sector_size
+            self.begin()
+            job["phase"] = _COPY
+        self.outcome = None
+        self._job = job
+
+    def work(self, budget=8):
+        """Apply up to ``budget`` records of the page in hand; True when nothing is left.
+
+        When the job ends, :attr:`outcome` is True if the roster's version moved (the fetch is
+        complete), else False. A failure (region full, flash error) drops the job, keeps the
+        roster in force and is raised.
+        """
+        job = self._job
+        try:
+            while job and budget > 0:
+                budget -= self._step(job)
+                job = self._job
+        except Exception:
+            self._job = {}
+            self._build = {}
+            self.outcome = False
+            raise
+        return not job
+
+    def apply_page(self, page):
+        """Apply one decoded roster page at once; True when the fetch is complete."""
+        self.start_page(page)
+        while not self.work(1 << 30):
+            pass
+        return self.outcome
+
+    def _finish(self, moved):
+        self._job = {}
+        self.outcome = moved
+
+    def _step(self, job):
+        phase = job["phase"]
+        if phase == _COPY:
+            return self._copy_step(job)
+        if phase == _ADD:
+            items = job["page"]["upsert"]
+            i = job["i"]
+            if i < len(items):
+                self.add(employee_from_wire(items[i]))
+                job["i"] = i + 1
+                return 1
+            if job["page"]["full"] and not job["last"]:
+                self._finish(False)  # more pages of this full roster to come
+                return 1
+            job["phase"] = _SIZE
+            return 0
+        if phase == _SIZE:
+            return self._size_index(job)
+        if phase == _INDEX:
+            b = self._build
+            if job["offset"] < b["cursor"]:
+                job["offset"] += self._index_record(
+                    b["bank"], job["offset"], job["base"], job["mask"], b["cursor"]
+                )
+                return 1
+            job["phase"] = _COMMIT
+            return 0
+        self._commit_header(job["slots"], job["index_at"], job["version"])
+        self._finish(job["last"])
+        return 1
+
+    def _copy_step(self, job):
+        bank = job["from"]
+        if bank is None or job["offset"] >= self._end(bank):
+            job["phase"] = _ADD
+            return 0
+        offset = job["offset"]
+        n = self._record_into(self._base(bank) + offset, self._end(bank) - offset)
+        if not n:
+            self.problems.append("bank %d: unreadable record at %d" % (bank.index, offset))
+            job["phase"] = _ADD  # the rest of the old roster is lost; the page is still added
+            return 1
+        rec = self._rec
+        code_at = _REC_HEAD_SIZE
+        code = str(rec[code_at : code_at + rec[6]], "utf-8")
+        if code not in job["changed"]:
+            self._write(memoryview(rec)[:n])
+            self._build["count"] += 1
+            self._build["keys"] += rec[2] + rec[3]
+        job["offset"] = offset + n
+        return 1
+
+    def _size_index(self, job):
+        """Size the index (a power of two, at most half full) and erase its sectors."""
         b = self._build
         bank = b["bank"]
-        flash = self.flash
-        size = flash.sector_size
-        rec_bytes = b["cursor"] - size
-        # Size the index: a power of two, at most half full.
-        keys = b.get("keys", 0)
+        size = self.flash.sector_size
         slots = 16
-        while slots < 2 * keys:
+        while slots < 2 * b["keys"]:
             slots *= 2
         index_at = ((b["cursor"] + size - 1) // size) * size
         if index_at + slots * 8 > bank.sectors * size:
             raise RosterError("roster region full (index)")
-        while b["erased"] * size < index_at + slots * 8:
-            flash.erase(bank.first + b["erased"])
+        if b["erased"] * size < index_at + slots * 8:
+            self.flash.erase(bank.first + b["erased"])  # one sector per step
             b["erased"] += 1
-        base = self._base(bank) + index_at
-        mask = slots - 1
-        offset = size
-        while offset < b["cursor"]:
-            offset += self._index_record(bank, offset, base, mask, b["cursor"])
+            return 1
+        job["slots"], job["index_at"] = slots, index_at
+        job["base"] = self._base(bank) + index_at
+        job["mask"] = slots - 1
+        job["offset"] = size
+        job["phase"] = _INDEX
+        return 0
+
+    def _commit_header(self, slots, index_at, version):
+        """Write the header: the built roster becomes the active one."""
+        b = self._build
+        bank = b["bank"]
         generation = (self.active.generation if self.active is not None else 0) + 1
         head = struct.pack(
             _HEAD,
@@ -370,51 +526,17 @@ class Roster:
             generation,
             version,
             b["count"],
-            rec_bytes,
+            b["cursor"] - self.flash.sector_size,
             index_at,
             slots,
         )
         head += struct.pack("<I", binascii.crc32(head) & 0xFFFFFFFF)
-        flash.program(self._base(bank), head)
+        self.flash.program(self._base(bank), head)
         self._build = {}
         self._read_header(bank)
         if not bank.valid:
             raise RosterError("roster header did not verify")
         self.active = bank
-
-    # ------------------------------------------------------------------ service pages
-
-    def apply_page(self, page):
-        """Apply one decoded roster page; True when the fetch is complete (version moved).
-
-        ``page["first"]`` (set by ``protocol.client``) starts a full roster afresh, so a fetch
-        that was interrupted and started again never doubles employees.
-        """
-        last = page["next"] is None
-        if page["full"]:
-            build = self._build
-            if page.get("first", True) or not build.get("full"):
-                self.begin()
-                self._build["full"] = True
-            for item in page["upsert"]:
-                self.add(employee_from_wire(item))
-            if last:
-                self.commit(page["version"])
-            return last
-        changed = {}
-        for item in page["upsert"]:
-            changed[item["code"]] = True
-        for code in page["delete"]:
-            changed[code] = True
-        keep_version = self.version
-        self.begin()
-        for e in self.employees():  # the active roster, copied without the page's codes
-            if e.code not in changed:
-                self.add(e)
-        for item in page["upsert"]:
-            self.add(employee_from_wire(item))
-        self.commit(page["version"] if last else keep_version)
-        return last
 
 
 def _finger_of(key, e):

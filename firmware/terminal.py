@@ -147,8 +147,14 @@ class Terminal:
         self.actions = []
         return out
 
-    def boot(self, now_ms, rtc_epoch=None):
-        """Start: configuration and journal are already mounted by the caller."""
+    def boot(self, now_ms, rtc_epoch=None, reader_fault=None):
+        """Start: configuration, journal and roster are already mounted by the caller.
+
+        The self-test needs no service (MNT-06): the board's reader check (``reader_fault``: None
+        when the reader answered, else what went wrong) and what the journal and roster found
+        when mounting are logged; a reader that failed puts the terminal in ``reader_fault``
+        until the reader reports back. A damaged journal or roster still punches.
+        """
         self._now = now_ms
         self.clock.utc_offset_min = self.config["utc_offset_min"]
         self.clock.jump_log_s = self.config["clock_jump_log_s"]
@@ -157,8 +163,25 @@ class Terminal:
             self._log(now_ms, eventlog.CLOCK_INVALID, "no valid RTC at boot")
         self._log(now_ms, eventlog.BOOT, "boot %d fw %s %s" % (self.boot_id, VERSION, self.board))
         self._journal_state = self.journal.state()
+        for problem in self._self_test(reader_fault):
+            self._log(now_ms, eventlog.SELF_TEST, problem[:106])
         self.machine.fire("booted")
+        if reader_fault is not None:
+            self.machine.fire("reader_fault")
         return self._take()
+
+    def _self_test(self, reader_fault):
+        found = []
+        if reader_fault is not None:
+            found.append("reader: %s" % (reader_fault or "no answer"))
+        if self.journal.issues:
+            found.append(
+                "journal: %d problems at mount, first %r"
+                % (len(self.journal.issues), self.journal.issues[0])
+            )
+        for problem in self.roster.problems:
+            found.append("roster: " + problem)
+        return found
 
     def card(self, now_ms, card):
         self._now = now_ms
@@ -449,18 +472,22 @@ class Terminal:
             return KIND_UNSPECIFIED
         if self._kind is not None and self._now < self._kind[1]:
             return self._kind[0]
-        minutes = self.clock.local_minutes(self._now)
+        # The schedule is read in the working day (CLK-03): with a day start of 05:00, 03:00 is
+        # late in the previous day, so it takes that day's last entry (a clock-out, typically).
+        start = self.config["day_start_hour"] * 60
+        minutes = (self.clock.local_minutes(self._now) - start) % 1440
         kind = KIND_UNSPECIFIED
         best = -1
+        latest = -1
+        last_kind = KIND_UNSPECIFIED
         for hour, minute, k in self.config["kind_schedule"]:
-            at = hour * 60 + minute
+            at = (hour * 60 + minute - start) % 1440
             if best < at <= minutes:
                 best, kind = at, k
-        if best < 0:  # before the first entry of the day: the last entry of the previous day
-            for hour, minute, k in self.config["kind_schedule"]:
-                at = hour * 60 + minute
-                if at > best:
-                    best, kind = at, k
+            if at > latest:
+                latest, last_kind = at, k
+        if best < 0 and latest >= 0:  # before the day's first entry: the previous day's last
+            kind = last_kind
         return kind
 
     def select_kind(self, key):

@@ -17,9 +17,12 @@ from protocol.client import MODE_MAINTENANCE, MODE_ONLINE, Client, Identity, Set
 # Punches per upload on the terminal: a 100-punch batch and its answer allocate about 70 KB on
 # MicroPython, 25 about a quarter of that, for 12 more header bytes per punch on the wire.
 UPLOAD_BATCH = 25
-# Employees per roster page: a page's JSON objects and its flash build are the largest
-# allocation of the terminal.
+# Employees per roster page: a page's JSON objects are the largest allocation of the terminal.
 ROSTER_PAGE = 10
+# Roster records applied per background turn (Uplink.background): a few milliseconds of flash.
+ROSTER_WORK = 8
+# Terminal states in which background work runs: never while a tap is being answered.
+_IDLE = ("ready", "clock_invalid", "journal_full", "reader_fault")
 
 
 class _Source:
@@ -98,6 +101,20 @@ class Uplink:
             self.client.link_up(now_ms)
             return []
         return self._apply(now_ms, self.client.link_down(now_ms))
+
+    def background(self, now_ms, budget=ROSTER_WORK):
+        """Background work outside the tap path: apply the roster page in hand, ``budget``
+        records at a time. True if there was work (call again), False when idle."""
+        roster = self.roster
+        if not roster.busy or self.terminal.machine.state not in _IDLE:
+            return False
+        try:
+            if not roster.work(budget):
+                return True
+        except Exception as e:  # a full region or a flash error: the old roster stays in force
+            self._event(now_ms, eventlog.COMMAND, ("roster not applied: %s" % e)[:106])
+        self.client.roster_applied(roster.version)
+        return True
 
     def punch_stored(self, now_ms):
         """A tap was stored: upload it now if nothing is waiting on a back-off."""
@@ -181,11 +198,12 @@ class Uplink:
         return reason
 
     def _roster(self, now_ms, page):
+        """Start applying a page; :meth:`background` does the work and tells the client."""
         try:
-            self.roster.apply_page(page)
-        except Exception as e:  # a full region or a flash error: keep the old roster
-            self._event(now_ms, eventlog.COMMAND, "roster not applied: %s" % e)
-        self.client.roster_applied(self.roster.version)
+            self.roster.start_page(page)
+        except Exception as e:  # a flash error: keep the old roster
+            self._event(now_ms, eventlog.COMMAND, ("roster not applied: %s" % e)[:106])
+            self.client.roster_applied(self.roster.version)
 
     def _command(self, now_ms, cmd):
         op = cmd["op"]

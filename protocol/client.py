@@ -214,6 +214,7 @@ class Client:
         self._resend = []  # resend commands in progress
         self._results = []
         self._roster_cursor = None
+        self._roster_wait = False  # a page was handed over and roster_applied() not called yet
         self._log_after = -1  # >= 0 while an event-log upload is requested
         self._log_command = None
 
@@ -248,7 +249,10 @@ class Client:
         self._results.append({"id": command_id, "status": status, "detail": detail[:200]})
 
     def roster_applied(self, version):
+        """The caller is done with the last roster page and holds ``version``: roster requests
+        go on (PRT-ROSTER-1)."""
         self.roster_version = version
+        self._roster_wait = False
 
     def config_applied(self, version):
         self.config_version = version
@@ -283,7 +287,9 @@ class Client:
         send = self._punch_batch(now_ms, source)
         if send is not None:
             return send
-        if self.server_roster > self.roster_version or self._roster_cursor is not None:
+        if self._roster_wait:
+            pass  # the caller is still applying a page: no next page until roster_applied()
+        elif self.server_roster > self.roster_version or self._roster_cursor is not None:
             return self._roster(now_ms)
         if self._log_after >= 0 and hasattr(source, "log_events"):
             send = self._log(now_ms, source)
@@ -360,13 +366,13 @@ class Client:
         return len(parts) < self.batch_limit and size + len(piece) + 1 <= self.body_limit
 
     def _punch_batch(self, now_ms, source):
-        parts = []  # type: list[str]
+        parts = []  # type: list[bytes]
         seqs = []
         size = 16
         for punch in source.unsent(self.batch_limit + len(self._aside)):
             if punch.seq in self._aside:
                 continue
-            piece = messages.encode_punch(punch)
+            piece = messages.punch_json(punch)
             if not self._fits(parts, size, piece):
                 break
             parts.append(piece)
@@ -374,7 +380,7 @@ class Client:
             size += len(piece) + 1
         if not parts:
             return None
-        body = ('{"punches":[' + ",".join(parts) + "]}").encode()
+        body = messages.join_batch(parts)
         return self._send(now_ms, PUNCHES, "POST", "/v1/punches", body, tuple(seqs))
 
     def _resend_batch(self, now_ms, source):
@@ -390,7 +396,7 @@ class Client:
             if entry[1] <= oldest:
                 entry[3] += min(oldest, entry[2]) - entry[1] + 1
                 entry[1] = oldest + 1
-            parts = []  # type: list[str]
+            parts = []  # type: list[bytes]
             seqs = []
             size = 16
             missing = 0
@@ -400,7 +406,7 @@ class Client:
                 if punch is None:
                     missing += 1  # no longer held (overwritten after delivery, or unreadable)
                 else:
-                    piece = messages.encode_punch(punch)
+                    piece = messages.punch_json(punch)
                     if not self._fits(parts, size, piece):
                         break
                     parts.append(piece)
@@ -408,7 +414,7 @@ class Client:
                     size += len(piece) + 1
                 seq += 1
             if parts:
-                body = ('{"punches":[' + ",".join(parts) + "]}").encode()
+                body = messages.join_batch(parts)
                 send = self._send(now_ms, PUNCHES, "POST", "/v1/punches", body, tuple(seqs))
                 self._flight["resend"] = (seq, missing)
                 return send
@@ -681,6 +687,7 @@ class Client:
 
     def _roster_reply(self, info, out):
         out.roster = info
+        self._roster_wait = True
         info["first"] = self._roster_cursor is None  # a fetch starts (again) with this page
         cursor = info["next"]
         if cursor and (self._roster_cursor is None or cursor > self._roster_cursor):

@@ -131,6 +131,7 @@ class _Parser:
         self._need = 0
         self._trailer_bytes = 0
         self._body = bytearray()
+        self._whole = None  # a Content-Length body that arrived in one piece
         self.message = None
         self.received = 0
         self.trailing = b""  # bytes that arrived after a complete message
@@ -157,8 +158,8 @@ class _Parser:
         return at - self._pos if at >= 0 else -1
 
     def _take(self, n, skip=0):
-        """The next ``n`` bytes, then ``skip`` more dropped."""
-        data = bytes(self._buf[self._pos : self._pos + n])
+        """The next ``n`` bytes, then ``skip`` more dropped (one copy: a terminal's RAM)."""
+        data = bytes(memoryview(self._buf)[self._pos : self._pos + n])
         self._pos += n + skip
         return data
 
@@ -210,7 +211,8 @@ class _Parser:
         self._state = _DONE
         msg = self.message
         assert msg is not None  # the head was parsed before any body state
-        msg.body = bytes(self._body)
+        msg.body = self._whole if self._whole is not None else bytes(self._body)
+        self._whole = None
         self._body = bytearray()
         if self._avail():
             self.trailing = self._take(self._avail())
@@ -300,7 +302,11 @@ class _Parser:
         if not avail:
             return False
         n = self._need if self._need < avail else avail
-        self._body.extend(self._take(n))
+        if self._state == _LENGTH and n == self._need and not self._body:
+            self._whole = self._take(n)  # the whole body at once: kept as it is, no more copies
+        else:
+            self._body.extend(memoryview(self._buf)[self._pos : self._pos + n])
+            self._pos += n
         self._need -= n
         if self._need:
             return False

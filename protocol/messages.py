@@ -109,27 +109,57 @@ def get_hex(obj, key, path, max_bytes, required=True):
 # ----------------------------------------------------------------------------------- punches
 
 
+# One format per shape of punch: a single formatting allocates a third of what building the
+# text in pieces does on MicroPython (measured: 224 against 500 bytes a punch).
+_SYNCED = b'{"seq":%d,"t":%d,"tz":%d,"k":%d,"m":%d,"cred":"%s"}'
+_SYNCED_F = b'{"seq":%d,"t":%d,"tz":%d,"k":%d,"m":%d,"cred":"%s","f":%d}'
+_UNSYNCED = b'{"seq":%d,"up":%d,"boot":%d,"k":%d,"m":%d,"cred":"%s"}'
+_UNSYNCED_F = b'{"seq":%d,"up":%d,"boot":%d,"k":%d,"m":%d,"cred":"%s","f":%d}'
+
+
+def punch_json(p):
+    """The compact JSON object of one punch (PRT-PUNCH-1), as bytes."""
+    if p.clock_synced:
+        when = p.utc_offset_min
+        shape = _SYNCED_F if p.flags else _SYNCED
+    else:
+        when = p.boot_id
+        shape = _UNSYNCED_F if p.flags else _UNSYNCED
+    cred = hexlify(p.credential)
+    if p.flags:
+        return shape % (p.seq, p.time, when, p.kind, p.method, cred, p.flags)
+    return shape % (p.seq, p.time, when, p.kind, p.method, cred)
+
+
 def encode_punch(p):
     """The compact JSON object of one punch (PRT-PUNCH-1)."""
-    if p.clock_synced:
-        when = '"t":%d,"tz":%d' % (p.time, p.utc_offset_min)
-    else:
-        when = '"up":%d,"boot":%d' % (p.time, p.boot_id)
-    text = '{"seq":%d,%s,"k":%d,"m":%d,"cred":"%s"' % (
-        p.seq,
-        when,
-        p.kind,
-        p.method,
-        hexlify(p.credential).decode(),
-    )
-    if p.flags:
-        text += ',"f":%d' % p.flags
-    return text + "}"
+    return punch_json(p).decode()
 
 
 def encode_batch(punches):
     """Body of ``POST /v1/punches``: the punches, oldest first (PRT-PUNCH-2)."""
-    return ('{"punches":[' + ",".join([encode_punch(p) for p in punches]) + "]}").encode()
+    return join_batch([punch_json(p) for p in punches])
+
+
+def join_batch(pieces):
+    """``{"punches":[…]}`` from encoded punches, built in one buffer of the exact size."""
+    size = 14 + len(pieces)  # the brackets, and a comma between pieces (one too many if any)
+    for piece in pieces:
+        size += len(piece)
+    if pieces:
+        size -= 1
+    out = bytearray(size)
+    out[0:12] = b'{"punches":['
+    at = 12
+    for i in range(len(pieces)):
+        if i:
+            out[at] = 44  # ,
+            at += 1
+        piece = pieces[i]
+        out[at : at + len(piece)] = piece
+        at += len(piece)
+    out[at : at + 2] = b"]}"
+    return out
 
 
 def decode_punch(obj, path):

@@ -91,6 +91,7 @@ class Rig:
         self.rtc = rtc
         self.boot_id = boot_id
         self.values = values
+        self.reader_selftest = None  # what the reader's self-test finds at the next boot
         self.power_on()
 
     def power_on(self):
@@ -110,7 +111,7 @@ class Rig:
             self.log.append(eventlog.CONFIG_FALLBACK, problem[:100], None, 0, self.boot_id)
         self.uplink = Uplink(self.terminal, TENANT, TERMINAL, SECRET)
         rtc = None if self.rtc is None else self.rtc + self.now // 1000
-        self._out(self.terminal.boot(self.now, rtc))
+        self._out(self.terminal.boot(self.now, rtc, self.reader_selftest))
         self.uplink.start(self.now)
 
     def add_maintenance(self, start, end, notice=""):
@@ -172,15 +173,17 @@ class Rig:
             self.on_mode(old, self.terminal.mode)
         return True
 
-    def settle(self, limit=20):
-        """Run the exchanges due now; True if ``limit`` stopped it with more to do."""
+    def settle(self, limit=200):
+        """Run the exchanges due now, and the background work they bring (roster pages);
+        True if ``limit`` stopped it with more to do."""
         for _ in range(limit):
-            if not self.exchange():
+            if not self.exchange() and not self.uplink.background(self.now):
                 return False
         return True
 
     def tick(self):
         self._out(self.terminal.tick(self.now))
+        self.uplink.background(self.now)
 
     def step(self, end_ms, step_ms=1000):
         """One turn of the board's loop: a tick, every exchange due, then time moves on (at

@@ -168,8 +168,10 @@ class Wire:
         for seq in out.delivered:
             if seq not in self.delivered_list():
                 self.source.delivered.append(seq)
-        if self.apply_roster and out.roster is not None and out.roster["next"] is None:
-            self.client.roster_applied(out.roster["version"])
+        if self.apply_roster and out.roster is not None:  # every page "applied" at once
+            last = out.roster["next"] is None
+            held = out.roster["version"] if last else self.client.roster_version
+            self.client.roster_applied(held)
         for seq, _reason in out.set_aside:
             self.source.delivered.append(seq)
             self.client.forget_set_aside(seq)

@@ -1,5 +1,6 @@
 """firmware/main.py: the board loop on a fake board (reader, keys, display, network, RTC)."""
 
+from firmware import eventlog
 from firmware.main import run
 from firmware.terminal import Card
 from protocol.client import NO_LINK
@@ -28,6 +29,10 @@ class FakeBoard:
         self.network = True
         self.pending = None
         self.rebooted = False
+        self.selftest = None  # what the reader's self-test at boot finds
+
+    def reader_selftest(self):
+        return self.selftest
 
     def ticks_ms(self):
         return self.now
@@ -141,3 +146,18 @@ def test_reader_faults_reach_the_display_and_a_reboot_command_waits_for_idle():
         if board.rebooted:
             break
     assert board.rebooted and loop.terminal.state == "ready"
+
+
+def test_a_reader_that_fails_its_self_test_starts_the_terminal_in_reader_fault():
+    _store, srv = server()
+    board = FakeBoard(srv, {600: ("ok",), 800: Card(card_of(1))})
+    board.selftest = "RC-S620S: no ACK"
+    loop = run(board, turns=20)  # 400 ms
+    assert loop.terminal.state == "reader_fault"
+    assert board.shown[-1][2][0] == "リーダー異常"
+    texts = [e["text"] for e in loop.log.events(0, 50) if e["code"] == eventlog.SELF_TEST]
+    assert texts == ["reader: RC-S620S: no ACK"]
+    for _ in range(30):
+        loop.turn()
+        board.idle(20)
+    assert loop.terminal.state in ("ready", "feedback") and board.beeps.count("ok") == 1

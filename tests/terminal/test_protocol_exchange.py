@@ -470,6 +470,7 @@ def test_resend_of_punches_no_longer_held_is_reported_failed():
 def test_roster_is_fetched_in_pages_when_the_service_has_a_newer_version():
     """PRT-ROSTER-1, PRT-ROSTER-2"""
     w = Wire(roster_page=2)
+    w.apply_roster = False  # this test confirms the pages itself
     for i in range(2, 7):
         card = bytes([2, i, 0, 0, 0, 0, 0, 0])
         w.store.add_employee(TENANT, "E%03d" % i, "社員 %d" % i, cards=[card])
@@ -478,8 +479,12 @@ def test_roster_is_fetched_in_pages_when_the_service_has_a_newer_version():
         out = w.step()
         if out is not None and out.roster is not None:
             pages.append(out.roster)
-            if out.roster["next"] is None:
-                w.client.roster_applied(out.roster["version"])
+            if len(pages) == 1:  # not applied yet: the client asks for no further page
+                for _ in range(3):
+                    later = w.step()
+                    assert later is None or later.roster is None
+            last = out.roster["next"] is None
+            w.client.roster_applied(out.roster["version"] if last else w.client.roster_version)
     codes_seen = [e["code"] for p in pages for e in p["upsert"]]
     assert codes_seen == ["E001", "E002", "E003", "E004", "E005", "E006"]
     assert pages[0]["full"] is True and pages[0]["upsert"][0]["lines"] == ["残業残り 40 h"]
@@ -524,7 +529,11 @@ def test_roster_fetch_ends_even_if_the_caller_never_confirms_or_the_cursor_stall
     for _ in range(6):
         w.settle()
     kinds = [s.kind for s in w.sent]
-    assert kinds.count(C.ROSTER) == 2 and w.client.roster_version == 2
+    assert kinds.count(C.ROSTER) == 1  # one page, then it waits for the caller: no loop
+    w.client.roster_applied(w.client.roster_version)
+    w.apply_roster = True
+    w.settle()
+    assert [s.kind for s in w.sent].count(C.ROSTER) == 2 and w.client.roster_version == 2
     stalled = b'{"time":1795000000,"version":9,"upsert":[],"delete":[],"next":"E001"}'
 
     def same_cursor(request, answer):

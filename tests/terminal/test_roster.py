@@ -110,3 +110,47 @@ def test_a_roster_too_big_for_the_region_is_refused_and_the_old_one_stays():
     else:
         raise AssertionError("an oversized roster was accepted")
     assert Roster.mount(r.flash).version == 1
+
+
+def test_a_page_is_applied_a_few_records_per_turn_and_the_old_roster_serves_until_the_end():
+    """PRT-ROSTER-1, PRT-ROSTER-3: background work in bounded steps."""
+    f = flash(32)
+    r = Roster.mount(f)
+    r.apply_page(page([item(i) for i in range(1, 4)], 1))
+    r.start_page(page([item(i) for i in range(1, 31)], 2))  # 30 employees, 60 cards
+    turns = 0
+    while r.busy:
+        programs = f.programs
+        done = r.work(4)
+        turns += 1
+        # 4 records a turn: each record is one or two page programs, or 3 index slots
+        assert f.programs - programs <= 12, f.programs - programs
+        if not done:
+            assert r.version == 1 and r.lookup_card(card(2)) is not None
+            assert r.lookup_card(card(20)) is None  # not in force before the header
+    assert turns >= 30 * 2 // 4 and r.outcome is True
+    assert r.version == 2 and r.count == 30 and r.lookup_card(card(20)).code == "E0020"
+    assert r.lookup_finger(30).code == "E0030"
+
+
+def test_a_delta_page_copies_the_old_records_raw_and_a_failed_job_keeps_the_old_roster():
+    """PRT-ROSTER-2"""
+    r = Roster.mount(flash(6))  # banks of 3 sectors
+    r.apply_page(page([item(i) for i in range(1, 6)], 1))
+    r.start_page(page([item(3, name="名前")], 2, full=False, delete=["E0001"]))
+    while not r.work(1):
+        pass
+    assert r.outcome is True and r.version == 2
+    assert sorted(e.code for e in r.employees()) == ["E0002", "E0003", "E0004", "E0005"]
+    assert r.lookup_card(card(3)).name == "名前" and r.lookup_card(card(1)) is None
+    assert r.lookup_card(card(5004)).code == "E0004"  # copied raw, indexed again
+    r.start_page(page([item(i) for i in range(100)], 3))
+    try:
+        while not r.work(8):
+            pass
+    except RosterError as e:
+        assert "full" in str(e)
+    else:
+        raise AssertionError("an oversized roster was accepted")
+    assert not r.busy and r.outcome is False and r.version == 2
+    assert Roster.mount(r.flash).version == 2 and r.lookup_card(card(3)).name == "名前"
