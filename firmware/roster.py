@@ -206,16 +206,11 @@ class Roster:
 
     def _read(self, bank, offset, end):
         """(employee, record length) at ``offset`` of ``bank``, or (None, 0)."""
-        head = self._head
-        base = self._base(bank)
-        self.flash.readinto(base + offset, head)
-        n = head[0] | (head[1] << 8)
-        if n < _REC_HEAD_SIZE or offset + n > end:
+        n = self._record_into(self._base(bank) + offset, end - offset)
+        if not n:
             return None, 0
-        rec = bytearray(n)
-        self.flash.readinto(base + offset, rec)
         try:
-            return decode_employee(rec), n
+            return decode_employee(memoryview(self._rec)[:n]), n
         except (ValueError, IndexError, UnicodeError):
             return None, 0
 
@@ -365,7 +360,7 @@ class Roster:
 
     # ------------------------------------------------------------------ service pages
     #
-    # A page is applied as background work (PRT-ROSTER-3; the terminal's tick calls work()),
+    # A page is applied as background work (PRT-ROSTER-1; Uplink.background calls work()),
     # a few records at a time, so a tap is never kept waiting by a roster of 5,000 employees
     # and no step holds more than one record in RAM. The phases of a job:
     #   copy   (delta pages) the active roster's records, raw, except the page's codes

@@ -215,6 +215,7 @@ class Client:
         self._results = []
         self._roster_cursor = None
         self._roster_wait = False  # a page was handed over and roster_applied() not called yet
+        self._roster_refused = -1  # a receiver roster version the caller could not hold
         self._log_after = -1  # >= 0 while an event-log upload is requested
         self._log_command = None
 
@@ -254,6 +255,14 @@ class Client:
         self.roster_version = version
         self._roster_wait = False
 
+    def roster_refused(self, version):
+        """The caller could not apply the roster (its flash region is too small) and still holds
+        ``version``: no fetch again until the receiver announces another roster version."""
+        self.roster_version = version
+        self._roster_wait = False
+        self._roster_cursor = None
+        self._roster_refused = self.server_roster
+
     def config_applied(self, version):
         self.config_version = version
 
@@ -289,7 +298,9 @@ class Client:
             return send
         if self._roster_wait:
             pass  # the caller is still applying a page: no next page until roster_applied()
-        elif self.server_roster > self.roster_version or self._roster_cursor is not None:
+        elif self._roster_cursor is not None or (
+            self.server_roster > self.roster_version and self.server_roster != self._roster_refused
+        ):
             return self._roster(now_ms)
         if self._log_after >= 0 and hasattr(source, "log_events"):
             send = self._log(now_ms, source)

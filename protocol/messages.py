@@ -143,11 +143,9 @@ def encode_batch(punches):
 
 def join_batch(pieces):
     """``{"punches":[…]}`` from encoded punches, built in one buffer of the exact size."""
-    size = 14 + len(pieces)  # the brackets, and a comma between pieces (one too many if any)
+    size = 14 + (len(pieces) - 1 if pieces else 0)  # the brackets, a comma between pieces
     for piece in pieces:
         size += len(piece)
-    if pieces:
-        size -= 1
     out = bytearray(size)
     out[0:12] = b'{"punches":['
     at = 12

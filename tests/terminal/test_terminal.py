@@ -13,6 +13,7 @@ from firmware.punch import (
 )
 from firmware.terminal import Card
 from simulator.door import EPOCH, TENANT, TERMINAL, Rig, card_of
+from simulator.norflash import PowerCut
 
 # The rig holds four simulated partitions. At 4M the four-hour schedule test trapped once the
 # collector ran (the WASI build's defect, tests/tools/test_interpreter_issues.py); 32M gives
@@ -431,3 +432,36 @@ def test_the_schedule_is_read_in_the_working_day_from_the_day_start_hour():
     midnight = rig(rtc=EPOCH - 4 * 3600, values={"day_start_hour": 0, "kind_schedule": schedule})
     midnight.tap(1)  # with the day starting at 00:00, 03:00 is early: the 00:00 entry
     assert [p.kind for p in stored(midnight)] == [KIND_CLOCK_IN]
+
+
+def test_a_roster_too_big_for_the_region_is_logged_once_and_not_fetched_again_and_again():
+    """PRT-ROSTER-1: a roster the terminal cannot hold keeps the old one, without a fetch loop."""
+    r = rig(employees=300, roster_sectors=6)  # banks of 3 KiB: too small for 300 people
+    assert not r.settle(300), "the terminal kept fetching a roster it cannot hold"
+    failed = [e for e in r.log.events(0, 500) if e["text"].startswith("roster not applied")]
+    assert len(failed) == 1 and "full" in failed[0]["text"] and r.roster.version == 0
+    r.tap(1)  # still punches: an unknown card, recorded for the administrator
+    assert r.journal.next_seq == 2
+    r.store.remove_employee(TENANT, "E0299")  # a new roster version: one more try
+    r.now += 300 * 1000
+    r.tick()  # the feedback of the tap ends
+    assert not r.settle(300)
+    failed = [e for e in r.log.events(0, 500) if e["text"].startswith("roster not applied")]
+    assert len(failed) == 2
+
+
+def test_the_boot_self_test_reports_a_torn_append_in_the_journal():
+    r = rig()
+    # The first tap prepares sector 0 (erase, header), then programs the record: cut there.
+    r.journal_flash.cut_at(3)
+    try:
+        r.tap(1)
+    except PowerCut:
+        pass
+    else:
+        raise AssertionError("the cut did not happen")
+    r.journal_flash.power_on()
+    r.power_on()
+    texts = [e["text"] for e in r.log.events(0, 500) if e["code"] == eventlog.SELF_TEST]
+    assert texts and texts[-1].startswith("journal: 1 problems at mount")
+    assert "torn_append" in texts[-1] and r.terminal.machine.state == "ready"
