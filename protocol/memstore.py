@@ -100,13 +100,20 @@ class MemoryStore:
                 upcoming.append(w)
         return current, upcoming
 
-    def throttle(self, tenant, terminal_id, now):
+    def throttle(self, tenant, terminal_id, now, cost=0):
         return self.throttle_s
 
     def credential_known(self, tenant, method, credential):
         if method == 3:  # card and finger: the card identifies
             method = 1
         return (tenant, method, bytes(credential)) in self.credentials
+
+    def known_credentials(self, tenant, pairs):
+        known = set()
+        for method, credential in pairs:
+            if self.credential_known(tenant, method, credential):
+                known.add((method, bytes(credential)))
+        return known
 
     def store_punches(self, tenant, terminal_id, rows, now):
         if self.fail is not None:

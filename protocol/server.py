@@ -12,8 +12,10 @@ The store (``protocol.memstore.MemoryStore`` is the in-memory reference) provide
     terminal(tenant, terminal_id) -> {"secret": bytes, "enabled": bool} or None
     use_nonce(tenant, terminal_id, nonce, now, keep_s) -> False if already used in keep_s
     maintenance(now) -> (current window or None, [announced windows])
-    throttle(tenant, terminal_id, now) -> seconds to wait (429) or 0
-    credential_known(tenant, method, credential) -> bool
+    throttle(tenant, terminal_id, now, cost) -> seconds to wait (429) or 0; cost is the
+        number of punches a request carries (0 for other requests), counted before decoding
+    known_credentials(tenant, [(method, credential)]) -> the set of those pairs that identify
+        an employee of the tenant (one call per batch: a database answers it in one query)
     store_punches(tenant, terminal_id, rows, now) -> [(seq, code, duplicate)], atomically;
         rows are (punch, code); a held (terminal, seq) keeps its original code, a different
         punch under a held seq is kept aside and answered CONFLICT
@@ -216,7 +218,8 @@ class Server:
         current, windows = store.maintenance(now)
         if current is not None:
             return self._maintenance(current, terminal_id, now), secret, nonce
-        wait = store.throttle(tenant, terminal_id, now)
+        cost = msg.body.count(b'"seq"') if path == "/v1/punches" else 0
+        wait = store.throttle(tenant, terminal_id, now, cost)
         if wait:
             answer = _error(RATE_LIMITED, retry_after=wait)
             answer.headers.append(("Retry-After", str(wait)))
@@ -262,11 +265,13 @@ class Server:
         rows = []
         store = self.store
         future = now + self.settings.future_skew_s
+        pairs = []
+        for p in punches:
+            pairs.append((p.method, p.credential))
+        known = store.known_credentials(tenant, pairs)
         for p in punches:
             code = ACCEPTED
-            if p.flags & _FLAG_UNKNOWN_CREDENTIAL or not store.credential_known(
-                tenant, p.method, p.credential
-            ):
+            if p.flags & _FLAG_UNKNOWN_CREDENTIAL or (p.method, p.credential) not in known:
                 code = NOT_REGISTERED
             elif p.clock_synced and p.time > future:
                 code = TIME_IN_FUTURE
