@@ -19,7 +19,7 @@ from firmware.journal import Journal
 from firmware.roster import Roster
 from firmware.terminal import Beep, Card, Finger, Show, SyncClock, Terminal
 from firmware.uplink import Uplink
-from protocol.client import NO_LINK, Send
+from protocol.client import NO_LINK, NO_ROUTE, Send
 from protocol.memstore import MemoryStore
 from protocol.server import Server
 from simulator.norflash import SimulatedNorFlash
@@ -61,6 +61,7 @@ class Rig:
         sector_size=4096,
         flash_dir=None,
         service=None,
+        receiver=None,
     ):
         self.now = 0  # virtual milliseconds since power-on
         self.epoch0 = EPOCH if rtc is None else rtc  # the service's time at now == 0
@@ -81,6 +82,9 @@ class Rig:
             self.server = Server(self.store)
             service = self.server.handle
         self.service = service  # request bytes, service time -> answer bytes
+        # With a service of its own, the receiver that holds maintenance windows and punches
+        # (``add_maintenance(start, end, notice)``, ``held(tenant, terminal)``).
+        self.receiver = receiver
         self.network = True
         self.ntp = True  # an NTP server is reachable whenever the network is
         self.ntp_requests = []
@@ -116,11 +120,15 @@ class Rig:
 
     def add_maintenance(self, start, end, notice=""):
         """Announce a maintenance window at the receiver (service time)."""
-        self.store.windows.append({"start": start, "end": end, "notice": notice})
+        if self.receiver is not None:
+            self.receiver.add_maintenance(start, end, notice)
+        else:
+            self.store.windows.append({"start": start, "end": end, "notice": notice})
 
     def held(self):
         """Sequence numbers the receiver holds for this terminal."""
-        return sorted(self.store.held(TENANT, TERMINAL))
+        source = self.store if self.receiver is None else self.receiver
+        return sorted(source.held(TENANT, TERMINAL))
 
     def service_time(self):
         return self.epoch0 + self.now // 1000
@@ -167,8 +175,12 @@ class Rig:
         if not self.network:
             self._out(self.uplink.failed(self.now, NO_LINK, "no network"))
         else:
-            answer = self.service(action.data, self.service_time())
-            self._out(self.uplink.receive(self.now, answer))
+            try:
+                answer = self.service(action.data, self.service_time())
+            except OSError as e:  # a real link (the receiver over TCP) that failed
+                self._out(self.uplink.failed(self.now, NO_ROUTE, str(e)))
+            else:
+                self._out(self.uplink.receive(self.now, answer))
         if self.terminal.mode != old and self.on_mode is not None:
             self.on_mode(old, self.terminal.mode)
         return True

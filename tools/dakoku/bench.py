@@ -146,11 +146,19 @@ def bench_firmware() -> dict:
     return run()
 
 
+def bench_receiver() -> dict:
+    """The reference receiver: ingest over HTTP (SQLite, PostgreSQL), raw insert, resend storm."""
+    from dakoku.bench_receiver import bench_receiver as run
+
+    return run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
     "protocol": bench_protocol,
     "firmware": bench_firmware,
+    "receiver": bench_receiver,
 }
 
 

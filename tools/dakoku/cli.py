@@ -2,6 +2,7 @@
 
 ``dakoku micropython …``  run the real MicroPython with the terminal code importable
 ``dakoku sim``            run the simulator (today: the end-to-end demonstration that exists)
+``dakoku cloud …``        run and administer the reference receiver
 ``dakoku bench NAME``     run a benchmark and print its figures
 """
 
@@ -117,6 +118,12 @@ def _bench(argv: list[str]) -> int:
     return bench_main(argv)
 
 
+def _cloud(argv: list[str]) -> int:
+    from dakoku.cloud import main as cloud_main
+
+    return cloud_main(argv)
+
+
 def _firmware(argv: list[str]) -> int:
     from dakoku.statediagram import main as firmware_main
 
@@ -127,6 +134,7 @@ COMMANDS = {
     "micropython": (_micropython, "run the real MicroPython with the terminal code importable"),
     "sim": (_sim, "run the simulator on its embedded defaults"),
     "firmware": (_firmware, "firmware tools: 'diagram' writes the state diagram (Mermaid)"),
+    "cloud": (_cloud, "run and administer the reference receiver (SQLite or PostgreSQL)"),
     "bench": (_bench, "run benchmarks and print their figures"),
 }
 

@@ -8,8 +8,11 @@ plainly what is missing.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
+
+SIM_OUTPUT = "sim-output"  # what `make sim` leaves behind (git-ignored)
 
 # What the simulator will consist of, and where each part stands. Kept honest by hand: a part
 # moves to "built" in the same change that builds it.
@@ -18,7 +21,7 @@ PARTS = [
     ("flash punch journal on simulated NOR flash", "built", "issue 3"),
     ("upload protocol v1 (client and server roles)", "built", "issue 4"),
     ("terminal firmware state machine and door experience", "in progress", "issue 5"),
-    ("reference receiver service", "not built yet", "issue 6"),
+    ("reference receiver service", "in progress", "issue 6"),
     ("virtual terminals, scenarios, conformance suite", "not built yet", "later issues"),
 ]
 
@@ -145,13 +148,25 @@ def main(argv: list[str]) -> int:
     print("Upload protocol v1, terminal and receiver in memory (virtual time):")
     status = demo_protocol() or status
     print()
-    print("A day at a 50-person office: the terminal core on simulated flash, a receiver in")
-    print("memory, a maintenance window and a network outage (virtual time, simulator/door.py):")
-    from simulator.door import day
+    print("A day at a 50-person office: the terminal core on simulated flash, the reference")
+    print("receiver (SQLite) over real HTTP on 127.0.0.1, a maintenance window and a network")
+    print("outage (virtual time; simulator/door.py, simulator/cloud/):")
+    from simulator.cloud.endtoend import cloud_day
 
-    ok, _lines, _rig = day(printer=lambda line: print("  " + line))
-    print(f"  every punch answered OK is held by the receiver exactly once: {ok}")
-    status = status or (0 if ok else 1)
+    result = cloud_day(printer=lambda line: print("  " + line))
+    print(f"  {result.requests} HTTP requests; every punch answered OK is held by the receiver")
+    print(f"  exactly once: {result.ok}")
+    status = status or (0 if result.ok else 1)
+    os.makedirs(SIM_OUTPUT, exist_ok=True)
+    csv_path = os.path.join(SIM_OUTPUT, "punches.csv")
+    with open(csv_path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(result.csv)
+    lines = result.csv.splitlines()
+    print()
+    print(f"The receiver's CSV export (FCS-05), {len(lines) - 1} punches, in full in {csv_path}:")
+    shown = [*lines[:6], "...", *[ln for ln in lines if ",yes," in ln][:3], "...", *lines[-3:]]
+    for line in shown:
+        print("  " + line)
     print()
     print("The simulator proper is not built yet; `make sim` grows with each issue that lands.")
     return status

@@ -1,0 +1,396 @@
+"""The reference receiver: the protocol's server role as an asynchronous HTTP/1.1 service.
+
+The edge is thin on purpose. asyncio accepts connections and reads bytes; ``protocol.http``'s
+sans-IO ``RequestParser`` frames each request (limits, chunked bodies, keep-alive with pipelined
+bytes carried over); ``protocol.server.Server`` decides every answer; the store
+(:class:`simulator.cloud.store.SqlStore`) commits before the answer is written. Store work runs on
+worker threads (one for SQLite, its single writer; several for PostgreSQL), so the event loop keeps
+reading other connections while a transaction commits.
+
+Besides the protocol's ``/v1/…`` paths:
+
+- ``GET /healthz``: 200 ``{"status": "ok", …}`` when the database answers, else 503;
+- ``GET /metrics``: Prometheus text (requests by route and status, rejects by code, punches
+  ingested, duplicates, flagged by code, ingest rate, request latency histogram);
+- ``GET /admin/v1/tenants/<code>/punches.csv``, ``…/flagged``, ``…/terminals``: read-only
+  administration with ``Authorization: Bearer <token>`` (off without a token), closed with 503
+  during maintenance (MNT-02).
+
+Logs are JSON lines (one per request at INFO: route, status, code, tenant, terminal, ms).
+Time is injected (``clock``: UTC seconds), so the simulator runs the service under virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hmac
+import json
+import logging
+import ssl as _ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from protocol.codes import (
+    BAD_SIGNATURE,
+    MAINTENANCE,
+    MALFORMED,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    TOO_LARGE,
+)
+from protocol.http import HttpError, Message, RequestParser, encode_response
+from protocol.server import Answer, Server, Settings, _error
+from simulator.cloud import csvio
+from simulator.cloud.metrics import Metrics
+from simulator.cloud.store import RegistryError, SqlStore
+
+log = logging.getLogger("dakoku.cloud")
+
+READ_CHUNK = 65536
+IDLE_TIMEOUT_S = 30.0  # a kept-alive connection with no new request is closed after this
+REQUEST_TIMEOUT_S = 15.0  # a request must arrive whole within this (slow-loris guard)
+MAX_CONNECTIONS = 10000
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            entry.update(fields)
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "info", stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log.handlers[:] = [handler]
+    log.setLevel(level.upper())
+    log.propagate = False
+
+
+class Receiver:
+    def __init__(
+        self,
+        store: SqlStore,
+        settings: Settings | None = None,
+        clock: Callable[[], int] | None = None,
+        admin_token: str | None = None,
+        workers: int | None = None,
+        ssl_context: _ssl.SSLContext | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or Settings()
+        self.server = Server(store, self.settings)
+        self.clock = clock or (lambda: int(time.time()))
+        self.admin_token = admin_token
+        self.metrics = Metrics()
+        store.metrics = self.metrics
+        if workers is None:
+            workers = 1 if store.db.engine == "sqlite" else 4
+        self.executor = concurrent.futures.ThreadPoolExecutor(workers, "dakoku-store")
+        self.ssl_context = ssl_context
+        self.idle_timeout_s = IDLE_TIMEOUT_S
+        self.request_timeout_s = REQUEST_TIMEOUT_S
+        self._server: asyncio.base_events.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self.address: tuple[str, int] = ("", 0)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        self._server = await asyncio.start_server(
+            self._connection, host, port, ssl=self.ssl_context, limit=READ_CHUNK, backlog=4096
+        )
+        sock = self._server.sockets[0]
+        self.address = sock.getsockname()[:2]
+        log.info(
+            "listening",
+            extra={
+                "fields": {
+                    "host": self.address[0],
+                    "port": self.address[1],
+                    "tls": self.ssl_context is not None,
+                    "db": self.store.db.engine,
+                }
+            },
+        )
+        return self.address
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._open):
+                writer.close()
+            await self._server.wait_closed()
+        self.executor.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ connections
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        m = self.metrics
+        m.connections += 1
+        if len(self._open) >= MAX_CONNECTIONS:
+            writer.close()
+            return
+        self._open.add(writer)
+        m.open_connections = len(self._open)
+        trailing = b""
+        try:
+            while True:
+                parser = RequestParser(max_body=self.settings.body)
+                msg = parser.feed(trailing) if trailing else None
+                try:
+                    while msg is None:
+                        timeout = self.request_timeout_s if parser.received else self.idle_timeout_s
+                        data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
+                        if not data:
+                            if not parser.received:
+                                return  # closed between requests: normal
+                            msg = parser.eof()
+                            break
+                        msg = parser.feed(data)
+                except HttpError as e:
+                    started = time.perf_counter()
+                    if getattr(e, "status", 400) == 413:
+                        answer = _error(TOO_LARGE, str(e))
+                    else:
+                        answer = _error(MALFORMED, f"HTTP: {e}", "http")
+                    answer.headers.append(("Connection", "close"))
+                    await self._write(writer, self.server.encode(answer))
+                    self._count("http", answer, started, None)
+                    return
+                except (TimeoutError, ConnectionError):
+                    return
+                trailing = parser.trailing
+                started = time.perf_counter()
+                keep = _keep_alive(msg)
+                data_out, answer, route = await self._dispatch(msg)
+                if not keep:
+                    data_out = _with_close(data_out)
+                await self._write(writer, data_out)
+                self._count(route, answer, started, msg)
+                if not keep:
+                    return
+        except (ConnectionError, asyncio.CancelledError, _ssl.SSLError):
+            return
+        finally:
+            self._open.discard(writer)
+            m.open_connections = len(self._open)
+            try:
+                writer.close()
+            except Exception:
+                pass
+
+    async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+
+    def _count(self, route: str, answer: Answer, started: float, msg: Message | None) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.request(route, answer.status, seconds)
+        code = answer.body.get("code") if isinstance(answer.body, dict) else None
+        if answer.status != 200 and code is not None:
+            self.metrics.reject(code)
+        if log.isEnabledFor(logging.INFO):
+            fields: dict[str, Any] = {
+                "route": route,
+                "status": answer.status,
+                "ms": round(seconds * 1000, 2),
+            }
+            if code is not None and answer.status != 200:
+                fields["code"] = code
+            if msg is not None:
+                fields["tenant"] = (msg.header("dakoku-tenant") or "")[:32]
+                fields["terminal"] = (msg.header("dakoku-terminal") or "")[:32]
+            log.info("request", extra={"fields": fields})
+
+    # ------------------------------------------------------------------ routing
+
+    async def _dispatch(self, msg: Message) -> tuple[bytes, Answer, str]:
+        path = msg.target.split("?", 1)[0]
+        loop = asyncio.get_running_loop()
+        if path == "/healthz":
+            answer = await loop.run_in_executor(self.executor, self._health, msg)
+            return self.server.encode(answer), answer, "healthz"
+        if path == "/metrics":
+            return self._metrics(msg)
+        if path.startswith("/admin/"):
+            return await loop.run_in_executor(self.executor, self._admin, msg, path)
+        pacer = self.store.pacer
+        arrived = pacer.clock() if pacer is not None else None
+        answer = await loop.run_in_executor(self.executor, self._protocol, msg, arrived)
+        return answer[0], answer[1], path if path in _ROUTE_NAMES else "other"
+
+    def _protocol(self, msg: Message, arrived: float | None) -> tuple[bytes, Answer]:
+        self.store.request_arrived(arrived)
+        answer = self.server.respond(msg, self.clock())
+        return self.server.encode(answer), answer
+
+    def _health(self, msg: Message) -> Answer:
+        if msg.method != "GET":
+            return _error(METHOD_NOT_ALLOWED, "use GET for /healthz")
+        try:
+            self.store.ping()
+            current, _ = self.store.maintenance(self.clock())
+        except Exception as e:
+            log.warning("health check failed", extra={"fields": {"error": repr(e)}})
+            return Answer(503, {"status": "failing", "db": "unreachable"})
+        return Answer(
+            200,
+            {
+                "status": "ok",
+                "db": self.store.db.engine,
+                "maintenance": current is not None,
+                "time": self.clock(),
+            },
+        )
+
+    def _metrics(self, msg: Message) -> tuple[bytes, Answer, str]:
+        answer = Answer(200, {})
+        pacer = self.store.pacer
+        extra = {}
+        if pacer is not None:
+            extra["dakoku_pacer_refused_total"] = float(pacer.refused)
+            extra["dakoku_pacer_max_retry_after_seconds"] = float(pacer.max_wait_given)
+        body = self.metrics.text(extra).encode()
+        headers = [("Content-Type", "text/plain; version=0.0.4"), ("Cache-Control", "no-store")]
+        return encode_response(200, headers, body), answer, "metrics"
+
+    def _admin(self, msg: Message, path: str) -> tuple[bytes, Answer, str]:
+        """Read-only administration over HTTP; writes go through ``dakoku cloud``."""
+        route = "admin"
+        if not self.admin_token:
+            answer = _error(NOT_FOUND, "administration over HTTP is off (no admin token)")
+            return self.server.encode(answer), answer, route
+        given = msg.header("authorization") or ""
+        if not hmac.compare_digest(given.encode(), ("Bearer " + self.admin_token).encode()):
+            answer = Answer(
+                401, {"code": BAD_SIGNATURE, "message": "administration needs the admin token"}
+            )
+            answer.headers.append(("WWW-Authenticate", "Bearer"))
+            return self.server.encode(answer), answer, route
+        now = self.clock()
+        current, _ = self.store.maintenance(now)
+        if current is not None:  # MNT-02: administration is closed during maintenance
+            wait = max(1, current["end"] - now)
+            answer = _error(MAINTENANCE, "administration is closed during maintenance",
+                            end=current["end"], retry_after=wait)  # fmt: skip
+            answer.headers.append(("Retry-After", str(wait)))
+            return self.server.encode(answer), answer, route
+        if msg.method != "GET":
+            answer = _error(METHOD_NOT_ALLOWED, "administration over HTTP is read-only: use GET")
+            answer.headers.append(("Allow", "GET"))
+            return self.server.encode(answer), answer, route
+        parts = path.split("/")  # "", admin, v1, tenants, CODE, what
+        if len(parts) != 6 or parts[2] != "v1" or parts[3] != "tenants":
+            answer = _error(NOT_FOUND, "no such administration path")
+            return self.server.encode(answer), answer, route
+        tenant, what = parts[4], parts[5]
+        try:
+            if what == "punches.csv":
+                body = csvio.export_punches(self.store, tenant).encode()
+                headers = [("Content-Type", "text/csv; charset=utf-8")]
+                return encode_response(200, headers, body), Answer(200, {}), route
+            if what == "flagged":
+                punches, conflicts = self.store.flagged(tenant)
+                body_obj: Any = {
+                    "punches": [
+                        {"terminal": r[0], "seq": r[1], "code": r[2], "t": r[3],
+                         "synced": bool(r[4]), "cred": bytes(r[5]).hex(),
+                         "employee": r[6], "received": r[7]}
+                        for r in punches
+                    ],
+                    "conflicts": [
+                        {"terminal": r[0], "seq": r[1], "punch": json.loads(r[2]),
+                         "received": r[3]}
+                        for r in conflicts
+                    ],
+                }  # fmt: skip
+            elif what == "terminals":
+                self.store.tenant_info(tenant)
+                body_obj = {"terminals": self.store.terminals(tenant)}
+            else:
+                answer = _error(NOT_FOUND, "no such administration path")
+                return self.server.encode(answer), answer, route
+        except RegistryError as e:
+            answer = _error(NOT_FOUND, str(e))
+            return self.server.encode(answer), answer, route
+        answer = Answer(200, body_obj)
+        return self.server.encode(answer), answer, route
+
+
+_ROUTE_NAMES = {"/v1/hello", "/v1/punches", "/v1/heartbeat", "/v1/log", "/v1/roster"}
+
+
+def _keep_alive(msg: Message) -> bool:
+    connection = (msg.header("connection") or "").lower()
+    if msg.version == "HTTP/1.0":
+        return "keep-alive" in connection
+    return "close" not in connection
+
+
+def _with_close(data: bytes) -> bytes:
+    head_end = data.find(b"\r\n\r\n")
+    return data[:head_end] + b"\r\nConnection: close" + data[head_end:]
+
+
+# ---------------------------------------------------------------------- threads
+
+
+class RunningReceiver:
+    """A receiver on its own event-loop thread (tests, the simulator, benchmarks)::
+
+    with RunningReceiver(store) as rx:
+        rx.url  # "http://127.0.0.1:PORT"
+    """
+
+    def __init__(self, store: SqlStore, host: str = "127.0.0.1", port: int = 0, **kwargs):
+        self.receiver = Receiver(store, **kwargs)
+        self._host = host
+        self._port = port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="dakoku-receiver", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.url = ""
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.receiver.start(self._host, self._port))
+        except BaseException as e:
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self.receiver.close())
+        pending = asyncio.all_tasks(self._loop)  # connections still open: end them
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
+
+    def __enter__(self) -> RunningReceiver:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        host, port = self.receiver.address
+        scheme = "https" if self.receiver.ssl_context is not None else "http"
+        self.url = "%s://%s:%d" % (scheme, host, port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
