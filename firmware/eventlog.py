@@ -52,6 +52,7 @@ READER_RECOVERED = const(51)
 PUNCH_SET_ASIDE = const(60)
 COMMAND = const(70)
 SERVICE_MODE = const(80)
+ENROLMENT = const(81)  # a credential enrolled or refused (PRT-ENROL-*)
 UNKNOWN_CARD = const(90)
 
 

@@ -13,6 +13,8 @@ STATES = (
     "feedback",  # OK or error message, for feedback_ms
     "service_pin",  # PIN entry for service mode
     "service",  # status, network, journal, version; enrolment only when online (MNT-05)
+    "enrol_code",  # a card or finger to enrol is in hand: the employee code is typed
+    "enrolling",  # the enrolment is with the receiver (PRT-ENROL-*)
     "journal_full",  # no room for a punch until uploads free some
     "reader_fault",  # the reader does not answer
 )
@@ -34,6 +36,8 @@ TABLE = (
             "feedback",
             "service_pin",
             "service",
+            "enrol_code",
+            "enrolling",
             "journal_full",
         ),
         "reader_fault",
@@ -82,9 +86,27 @@ TABLE = (
     ("service_pin", "timeout", "ready", (), ("show_ready",)),
     ("service", "key", "ready", ("key_is_exit",), ("leave_service",)),
     ("service", "key", None, (), ("service_page",)),
-    ("service", "card", None, ("!card_is_admin",), ("enrol_card",)),
+    # Enrolment (MNT-05): a card tapped, or a finger the module has just stored, in service
+    # mode and online; then the employee code; then the receiver's answer.
+    (
+        "service",
+        "card",
+        "enrol_code",
+        ("!card_is_admin", "!card_is_bad", "can_enrol"),
+        ("ask_enrol_code",),
+    ),
+    ("service", "card", None, ("!card_is_admin",), ("refuse_enrol",)),
     ("service", "card", "ready", (), ("leave_service",)),
+    ("service", "finger", "enrol_code", ("finger_enrolled", "can_enrol"), ("ask_enrol_code",)),
+    ("service", "finger", None, (), ("refuse_enrol",)),
     ("service", "timeout", "ready", (), ("leave_service",)),
+    ("enrol_code", "key", "enrolling", ("enrol_code_done",), ("send_enrolment",)),
+    ("enrol_code", "key", "service", ("key_is_exit",), ("service_page",)),
+    ("enrol_code", "key", None, (), ("enrol_code_key",)),
+    ("enrol_code", "timeout", "service", (), ("service_page",)),
+    ("enrolling", "enrolled", "service", (), ("say_enrolled",)),
+    ("enrolling", "enrol_failed", "service", (), ("say_enrol_failed",)),
+    ("enrolling", "timeout", "service", (), ("say_enrol_failed",)),
     # The clock.
     ("ready", "clock_lost", "clock_invalid", (), ("show_ready",)),
     ("clock_invalid", "clock_valid", "ready", (), ("show_ready",)),

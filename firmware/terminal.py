@@ -34,6 +34,8 @@ from protocol.client import firmware_allowed
 _IDENTIFY_MS = const(10000)
 _SERVICE_MS = const(60000)
 _PIN_MS = const(15000)
+_ENROL_CODE_MS = const(30000)  # typing an employee code
+_ENROL_WAIT_MS = const(35000)  # the receiver's answer (the client's own deadline is 15 s)
 _KIND_HOLD_MS = const(10000)  # a kind chosen with a key applies to taps within this time
 
 KIND_KEYS = {
@@ -102,7 +104,8 @@ class Card:
 
 
 class Finger:
-    """A finger module result: match (with ``template``), no_match, poor, no_finger."""
+    """A finger module result: match (with ``template``), no_match, poor, no_finger; in service
+    mode also enrolled (the module stored a new finger under ``template``) or enrol_failed."""
 
     def __init__(self, result, template=0):
         self.result = result
@@ -133,6 +136,10 @@ class Terminal:
         self._method = METHOD_FELICA
         self._retries = 0
         self._pin = ""
+        self._enrol = (0, b"")  # (method, credential) being enrolled
+        self._enrol_code = ""
+        # (employee code, method, credential) for the uplink to send (PRT-ENROL-1), or None.
+        self.enrol_request = None
         self._journal_state = None
         self._now = 0
         self.last_seq = 0
@@ -407,12 +414,14 @@ class Terminal:
         )
 
     def refuse_card(self, card):
+        self._refuse(self._bad_card_key(card))
+
+    def _bad_card_key(self, card):
         if card.count > 1:
-            self._refuse("multiple")
-        elif not card.stable:
-            self._refuse("random_id")
-        else:
-            self._refuse("unreadable")
+            return "multiple"
+        if not card.stable:
+            return "random_id"
+        return "unreadable"
 
     def refuse_unknown(self, card):
         self._log(self._now, eventlog.UNKNOWN_CARD, "refused " + card.idm.hex())
@@ -613,12 +622,91 @@ class Terminal:
         self._screen(lines, "service")
         self._deadline = self._now + _SERVICE_MS
 
-    def enrol_card(self, card):
-        """MNT-05: enrolment needs the service; offline or in maintenance it is refused."""
-        if self.mode != "online":
-            self._screen((texts.text("enrol_offline", self.config["language"]),), "error", "error")
+    def can_enrol(self, data=None):
+        """MNT-05: enrolment needs the service (online, not in maintenance)."""
+        return self.mode == "online"
+
+    def finger_enrolled(self, finger):
+        return finger.result == "enrolled"
+
+    def refuse_enrol(self, data):
+        lang = self.config["language"]
+        if isinstance(data, Card) and self.card_is_bad(data):
+            self._screen((texts.text(self._bad_card_key(data), lang),), "error", "error")
+        elif isinstance(data, Finger) and data.result != "enrolled":
+            self._screen((texts.text("enrol_finger_failed", lang),), "error", "error")
         else:
-            self._screen(("enrol " + card.idm.hex(),), "service", "ok")
+            self._screen((texts.text("enrol_offline", lang),), "error", "error")
+        self._deadline = self._now + _SERVICE_MS
+
+    def ask_enrol_code(self, data):
+        if isinstance(data, Card):
+            self._enrol = (METHOD_FELICA, data.idm)
+            what = "card " + data.idm.hex()
+        else:
+            t = data.template
+            self._enrol = (METHOD_FINGER, bytes(((t >> 8) & 0xFF, t & 0xFF)))
+            what = "finger %d" % data.template
+        self._enrol_code = ""
+        self._show_enrol_code(what)
+
+    def _show_enrol_code(self, what=""):
+        lang = self.config["language"]
+        if not what:
+            method, cred = self._enrol
+            what = ("card " + cred.hex()) if method == METHOD_FELICA else (
+                "finger %d" % ((cred[0] << 8) | cred[1]))  # fmt: skip
+        self._screen((texts.text("enrol_code", lang), self._enrol_code + "_", what), "service")
+        self._deadline = self._now + _ENROL_CODE_MS
+
+    def enrol_code_key(self, key):
+        if key == "del":
+            self._enrol_code = self._enrol_code[:-1]
+        elif len(key) == 1 and (key.isalpha() or key.isdigit()):
+            if len(self._enrol_code) < 32:
+                self._enrol_code += key.upper()
+        self._show_enrol_code()
+
+    def enrol_code_done(self, key):
+        return key == "ok" and self._enrol_code != ""
+
+    def send_enrolment(self, key):
+        method, cred = self._enrol
+        self.enrol_request = (self._enrol_code, method, cred)
+        lang = self.config["language"]
+        self._screen((texts.text("enrolling", lang), self._enrol_code), "service")
+        self._deadline = self._now + _ENROL_WAIT_MS
+
+    def enrol_result(self, now_ms, result):
+        """The uplink's answer to :attr:`enrol_request` (``Outcome.enrolment``)."""
+        self._now = now_ms
+        self.machine.fire("enrolled" if result["ok"] else "enrol_failed", result)
+        return self._take()
+
+    def say_enrolled(self, result):
+        lang = self.config["language"]
+        method = self._enrol[0]
+        what = "card" if method == METHOD_FELICA else "finger"
+        self._log(self._now, eventlog.ENROLMENT, "%s %s for %s" % (what, self._enrol[1].hex(),
+                                                                  result["code"]))  # fmt: skip
+        self._screen((texts.text("enrolled", lang), result["name"], result["code"]), "ok", "ok")
+        self._deadline = self._now + _SERVICE_MS
+
+    def say_enrol_failed(self, result=None):
+        lang = self.config["language"]
+        code = result.get("code") if result else None
+        key = "enrol_failed"
+        if code == 15:
+            key = "enrol_unknown"
+        elif code == 16:
+            key = "enrol_taken"
+        elif code == 8 or (result is not None and result.get("error") not in (None, "res")):
+            key = "enrol_offline"  # maintenance or the link: MNT-05
+        self.enrol_request = None
+        detail = "refused [res=%s]" % code if code is not None else "failed: %s" % (
+            "no answer" if result is None else result.get("error"))  # fmt: skip
+        self._log(self._now, eventlog.ENROLMENT, ("%s %s" % (self._enrol_code, detail))[:106])
+        self._screen((texts.text(key, lang), self._enrol_code), "error", "error")
         self._deadline = self._now + _SERVICE_MS
 
     def leave_service(self, data=None):

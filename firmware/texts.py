@@ -40,6 +40,13 @@ CATALOGUE = {
     "pin": ("暗証番号", "PIN"),
     "pin_wrong": ("暗証番号が違います", "Wrong PIN"),
     "enrol_offline": ("登録はオンライン時のみ", "Enrol only online"),
+    "enrol_code": ("社員コード", "Employee code"),
+    "enrolling": ("登録中", "Enrolling"),
+    "enrolled": ("登録しました", "Enrolled"),
+    "enrol_unknown": ("社員コードがありません", "No such employee"),
+    "enrol_taken": ("他の人に登録済み", "Someone else's"),
+    "enrol_failed": ("登録できませんでした", "Enrolment failed"),
+    "enrol_finger_failed": ("指の登録に失敗", "Finger not stored"),
     "unsent": ("未送信 %d", "Unsent %d"),
 }
 

@@ -77,6 +77,10 @@ class Uplink:
 
     def next_action(self, now_ms):
         self.now_ms = now_ms
+        request = self.terminal.enrol_request
+        if request is not None:  # service mode asked for an enrolment (PRT-ENROL-1)
+            self.terminal.enrol_request = None
+            self.client.enrol(now_ms, request[0], request[1], request[2])
         return self.client.next_action(now_ms, self.source)
 
     def receive(self, now_ms, data):
@@ -160,6 +164,8 @@ class Uplink:
             self._roster(now_ms, out.roster)
         for cmd in out.commands:
             self._command(now_ms, cmd)
+        if out.enrolment is not None:
+            self.actions.extend(t.enrol_result(now_ms, out.enrolment))
         actions = self.actions
         self.actions = []
         return actions + t.status_changed(now_ms)

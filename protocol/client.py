@@ -28,6 +28,7 @@ from micropython import const
 
 from protocol import messages, sign
 from protocol.codes import (
+    CREDENTIAL_TAKEN,
     MAINTENANCE,
     MALFORMED,
     RATE_LIMITED,
@@ -35,6 +36,7 @@ from protocol.codes import (
     STALE_TIME,
     TEXT,
     TOO_LARGE,
+    UNKNOWN_EMPLOYEE,
     ProtocolError,
 )
 from protocol.http import HttpError, ResponseParser, encode_request
@@ -59,6 +61,7 @@ PUNCHES = "punches"
 HEARTBEAT = "heartbeat"
 ROSTER = "roster"
 LOG = "log"
+ENROL = "enrol"
 
 _STALE_RETRIES = const(2)
 _POISON_STRIKES = const(2)
@@ -151,6 +154,9 @@ class Outcome:
         self.min_offline_fw = None
         self.held = None  # highest sequence number the service holds
         self.resend = False  # the delivered punches were a resend (not the oldest unsent)
+        # The end of a requested enrolment (PRT-ENROL-*): {"ok": True, "code", "name",
+        # "roster"} or {"ok": False, "code": service code or None, "error": class}.
+        self.enrolment = None
 
     def __repr__(self):
         return "<Outcome %s ok=%s %s delivered=%d mode=%s>" % (
@@ -218,6 +224,7 @@ class Client:
         self._roster_refused = -1  # a receiver roster version the caller could not hold
         self._log_after = -1  # >= 0 while an event-log upload is requested
         self._log_command = None
+        self._enrol = {}  # a requested enrolment {"code", "m", "cred"} (empty: none)
 
     # ------------------------------------------------------------------------------ inputs
 
@@ -263,6 +270,18 @@ class Client:
         self._roster_cursor = None
         self._roster_refused = self.server_roster
 
+    def enrol(self, now_ms, code, method, credential):
+        """Ask the receiver to give employee ``code`` a card (method 1, the IDm) or a finger
+        (method 2, the template ID as 2 bytes): sent next, after hello (PRT-ENROL-4). The
+        answer comes back once as ``Outcome.enrolment``."""
+        self._enrol = {"code": code, "m": method, "cred": bytes(credential)}
+        if not self._flight and self.maintenance is None and self._next_try > now_ms:
+            self._next_try = now_ms  # an administrator is waiting: do not sit out a back-off
+
+    @property
+    def enrolling(self):
+        return bool(self._enrol)
+
     def config_applied(self, version):
         self.config_version = version
 
@@ -287,6 +306,10 @@ class Client:
             self._need_hello = True
         if self._need_hello:
             return self._hello(now_ms, source)
+        if self._enrol:
+            e = self._enrol
+            body = messages.enrol_body(e["code"], e["m"], e["cred"])
+            return self._send(now_ms, ENROL, "POST", "/v1/enrol", body)
         if self._results and not self._resend:
             return self._heartbeat(now_ms, source)
         if self._resend:
@@ -523,6 +546,12 @@ class Client:
         out.retry_at = self._next_try
         out.mode = self.mode
         out.log = "%s failed: %s" % (flight["kind"] or "request", text)
+        if self._enrol and (
+            flight["kind"] == ENROL or error_class != SERVER_CODE or code == MAINTENANCE
+        ):
+            # PRT-ENROL-4: an enrolment is never kept for later; it ends with the failure.
+            self._enrol = {}
+            out.enrolment = {"ok": False, "code": code, "error": error_class}
         return out
 
     def _backoff(self):
@@ -585,6 +614,8 @@ class Client:
             info = messages.decode_heartbeat_reply(reply.body)
         elif kind == ROSTER:
             info = messages.decode_roster_reply(reply.body)
+        elif kind == ENROL:
+            info = messages.decode_enrol_reply(reply.body)
         else:
             info = messages.decode_log_reply(reply.body)
         out, flight = self._outcome(True)
@@ -599,6 +630,13 @@ class Client:
             self._heartbeat_reply(now_ms, info, flight, out)
         elif kind == ROSTER:
             self._roster_reply(info, out)
+        elif kind == ENROL:
+            self._enrol = {}
+            out.enrolment = {"ok": True, "code": info["code"], "name": info["name"],
+                             "roster": info["roster"]}  # fmt: skip
+            if info["roster"] > self.server_roster:
+                self.server_roster = info["roster"]
+            out.log = "enrolled for %s, roster %d" % (info["code"], info["roster"])
         else:
             self._log_after = info["high"]
             out.log = "event log uploaded up to %d" % info["high"]
@@ -760,6 +798,20 @@ class Client:
         if code == RATE_LIMITED or status in (429, 503):
             out = self._fail(now_ms, SERVER_CODE, text, status, code, retry_after)
             self.mode = out.mode = MODE_ONLINE
+            return out
+        if (
+            flight["kind"] == ENROL
+            and signed
+            and code in (UNKNOWN_EMPLOYEE, CREDENTIAL_TAKEN, MALFORMED)
+        ):
+            # PRT-ENROL-3: a refusal of the enrolment, not of the terminal: stay online.
+            self._enrol = {}
+            out, flight = self._outcome(False)
+            out.error, out.status, out.code = SERVER_CODE, status, code
+            out.log = "enrol refused: %s" % text
+            out.retry_at = self._next_try = now_ms
+            out.mode = self.mode
+            out.enrolment = {"ok": False, "code": code, "error": SERVER_CODE}
             return out
         if flight["kind"] == PUNCHES and code in (MALFORMED, TOO_LARGE) and signed:
             return self._poison(now_ms, err, flight, text, status, code)

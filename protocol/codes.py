@@ -28,6 +28,8 @@ TOO_LARGE = const(11)  # 413
 NOT_FOUND = const(12)  # 404: unknown path or protocol version
 METHOD_NOT_ALLOWED = const(13)  # 405
 UNSUPPORTED_MEDIA = const(14)  # 415
+UNKNOWN_EMPLOYEE = const(15)  # 404 to an enrolment: no employee with that code (PRT-ENROL-3)
+CREDENTIAL_TAKEN = const(16)  # 409 to an enrolment: the credential is another employee's
 
 TEXT = {
     ACCEPTED: "accepted",
@@ -48,6 +50,8 @@ TEXT = {
     NOT_FOUND: "not found",
     METHOD_NOT_ALLOWED: "method not allowed",
     UNSUPPORTED_MEDIA: "unsupported media type",
+    UNKNOWN_EMPLOYEE: "no employee with that code",
+    CREDENTIAL_TAKEN: "credential already belongs to another employee",
 }
 
 STATUS = {
@@ -64,6 +68,8 @@ STATUS = {
     NOT_FOUND: 404,
     METHOD_NOT_ALLOWED: 405,
     UNSUPPORTED_MEDIA: 415,
+    UNKNOWN_EMPLOYEE: 404,
+    CREDENTIAL_TAKEN: 409,
 }
 
 

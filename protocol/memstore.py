@@ -5,7 +5,7 @@ memory, and the protocol benchmark measures the server with it. The reference re
 same data in SQLite or PostgreSQL.
 """
 
-from protocol.codes import CONFLICT
+from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, UNKNOWN_EMPLOYEE, ProtocolError
 
 
 class MemoryStore:
@@ -184,3 +184,22 @@ class MemoryStore:
         for event in events:
             log.setdefault(event["n"], event)
         return max(log) if log else 0
+
+    def enrol(self, tenant, code, method, credential, now):
+        employee = self.employees.get((tenant, code))
+        if employee is None:
+            raise ProtocolError(UNKNOWN_EMPLOYEE, "no employee %s" % code, "code")
+        key = (tenant, method, bytes(credential))
+        owner = self.credentials.get(key)
+        if owner is not None and owner != code:
+            raise ProtocolError(CREDENTIAL_TAKEN, "credential belongs to another employee", "cred")
+        if owner is None:
+            version = self.roster_version.get(tenant, 0) + 1
+            self.roster_version[tenant] = version
+            if method == 1:
+                employee["cards"].append(bytes(credential).hex())
+            else:
+                employee["fingers"].append(int.from_bytes(bytes(credential), "big"))
+            self.employee_versions[(tenant, code)] = version
+            self.credentials[key] = code
+        return {"code": code, "name": employee["name"], "roster": self.roster_version[tenant]}

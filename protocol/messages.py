@@ -498,6 +498,37 @@ def decode_log_reply(body):
     return {"time": get_int(obj, "time", "", 0, MAX_TIME), "high": get_int(obj, "high", "")}
 
 
+# -------------------------------------------------------------------------------- enrolment
+
+
+def enrol_body(code, method, credential):
+    return dumps({"code": code, "m": method, "cred": hexlify(credential).decode()})
+
+
+def decode_enrol(body):
+    obj = loads(body)
+    code = get_str(obj, "code", "", 32)
+    if not code:
+        _bad("code", "must not be empty")
+    method = get_int(obj, "m", "", 1, 2)
+    cred = get_hex(obj, "cred", "", MAX_CREDENTIAL)
+    if method == 1 and len(cred) != 8:
+        _bad("cred", "a FeliCa IDm is 8 bytes")
+    if method == 2 and len(cred) != 2:
+        _bad("cred", "a finger template ID is 2 bytes")
+    return {"code": code, "m": method, "cred": cred}
+
+
+def decode_enrol_reply(body):
+    obj = loads(body, "reply")
+    return {
+        "time": get_int(obj, "time", "", 0, MAX_TIME),
+        "code": get_str(obj, "code", "", 32),
+        "name": get_str(obj, "name", "", 64),
+        "roster": get_int(obj, "roster", "", 0, MAX_SEQ),
+    }
+
+
 def decode_error(body):
     """The error body of a non-2xx answer, or None when it is not one of ours."""
     try:

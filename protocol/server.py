@@ -26,6 +26,9 @@ The store (``protocol.memstore.MemoryStore`` is the in-memory reference) provide
     commands(tenant, terminal_id, results, now) -> [command, …] (results of earlier ones in)
     roster(tenant, since, after, limit) -> {"version", "full", "upsert", "delete", "next"}
     store_log(tenant, terminal_id, events, now) -> highest event number held
+    enrol(tenant, code, method, credential, now) -> {"code", "name", "roster"}: the credential
+        is the employee's now (already so: no change); ProtocolError UNKNOWN_EMPLOYEE or
+        CREDENTIAL_TAKEN otherwise (PRT-ENROL-*)
 """
 
 from micropython import const
@@ -63,6 +66,7 @@ ROUTES = {
     "/v1/heartbeat": "POST",
     "/v1/log": "POST",
     "/v1/roster": "GET",
+    "/v1/enrol": "POST",
 }
 
 _REQUIRED = (
@@ -233,6 +237,8 @@ class Server:
                 answer = self._heartbeat(tenant, terminal_id, msg.body, now, windows)
             elif path == "/v1/roster":
                 answer = self._roster(tenant, query, now)
+            elif path == "/v1/enrol":
+                answer = self._enrol(tenant, msg.body, now)
             else:
                 answer = self._log(tenant, terminal_id, msg.body, now)
         except ProtocolError as e:
@@ -355,6 +361,13 @@ class Server:
         page = self.store.roster(tenant, int(since), after, limit)
         page["time"] = now
         return Answer(200, page)
+
+    def _enrol(self, tenant, body, now):
+        info = messages.decode_enrol(body)
+        done = self.store.enrol(tenant, info["code"], info["m"], info["cred"], now)
+        return Answer(
+            200, {"time": now, "code": done["code"], "name": done["name"], "roster": done["roster"]}
+        )
 
     def _log(self, tenant, terminal_id, body, now):
         events = messages.decode_log(body, self.settings.log_batch)

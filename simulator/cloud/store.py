@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from firmware.punch import METHOD_CARD_AND_FINGER, METHOD_FELICA, METHOD_FINGER, Punch
-from protocol.codes import CONFLICT
+from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, UNKNOWN_EMPLOYEE, ProtocolError
 from simulator.cloud.db import PostgresDb, SqliteDb, open_db
 
 # Windows announced in hello and heartbeat answers: those starting within this many seconds
@@ -392,6 +392,36 @@ class SqlStore:
                 (tenant, terminal_id),
             )
         return int(row[0]) if row and row[0] is not None else 0
+
+    def enrol(self, tenant, code, method, credential, now):
+        """A terminal in service mode gives ``code`` a card or finger (PRT-ENROL-*)."""
+        key = (method, bytes(credential))
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT name FROM employees WHERE tenant = ? AND code = ?", (tenant, code))
+            if row is None:
+                raise ProtocolError(UNKNOWN_EMPLOYEE, "no employee %s" % code, "code")
+            owner = tx.one(
+                "SELECT employee FROM credentials WHERE tenant = ? AND method = ? "
+                "AND credential = ?",
+                (tenant, key[0], key[1]),
+            )
+            if owner is not None and owner[0] != code:
+                raise ProtocolError(
+                    CREDENTIAL_TAKEN, "credential belongs to another employee", "cred"
+                )
+            if owner is None:
+                version = self._bump(tx, tenant)
+                tx.execute(
+                    "INSERT INTO credentials (tenant, method, credential, employee) "
+                    "VALUES (?, ?, ?, ?)",
+                    (tenant, key[0], key[1], code),
+                )
+                tx.execute(
+                    "UPDATE employees SET version = ? WHERE tenant = ? AND code = ?",
+                    (version, tenant, code),
+                )
+            roster = tx.one("SELECT roster_version FROM tenants WHERE code = ?", (tenant,))
+        return {"code": code, "name": row[0], "roster": int(roster[0]) if roster else 0}
 
     # ======================================================================== registry
 

@@ -316,3 +316,18 @@ def test_tls(sqlite_store, clock, tmp_path):
             plain.settimeout(5)
             assert not plain.recv(100).startswith(b"HTTP/1.1 200")
     assert sqlite_store.held(TENANT, TERMINAL) == {1: 7}  # stored, no employee with CARD
+
+
+def test_enrolment_over_http(rx):
+    req = request("POST", "/v1/enrol", {"code": "E1", "m": 1, "cred": "0a0b0c0d0e0f1011"})
+    answer = send(rx.address, req)
+    assert answer.status == 200 and verified(answer, req)
+    assert answer.json()["name"] == "山田" and answer.json()["roster"] == 2
+    rx.store.add_employee(TENANT, "E2", "佐藤")
+    req = request("POST", "/v1/enrol", {"code": "E2", "m": 1, "cred": CARD.hex()})  # E1's card
+    taken = send(rx.address, req)
+    assert (taken.status, taken.json()["code"]) == (409, 16) and verified(taken, req)
+    req = request("POST", "/v1/enrol", {"code": "E9", "m": 2, "cred": "0001"})
+    unknown = send(rx.address, req)
+    assert (unknown.status, unknown.json()["code"]) == (404, 15) and verified(unknown, req)
+    assert rx.store.roster(TENANT, 0, None, 10)["version"] == 3  # E2 added; refusals nothing

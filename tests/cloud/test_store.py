@@ -289,3 +289,25 @@ def test_the_protocol_server_runs_on_this_store(store):
     answer = server.handle(request("POST", "/v1/punches", {"punches": [punch(1)]}), EPOCH)
     assert b" 200 " in answer.split(b"\r\n", 1)[0]
     assert store.held(TENANT, TERMINAL) == {1: 0}
+
+
+def test_enrolment_from_a_terminal(store):
+    """PRT-ENROL-2, PRT-ENROL-3 on the database."""
+    from protocol.codes import CREDENTIAL_TAKEN, UNKNOWN_EMPLOYEE, ProtocolError
+
+    store.add_employee(TENANT, "E1", "山田")
+    store.add_employee(TENANT, "E2", "佐藤", cards=[CARD])
+    done = store.enrol(TENANT, "E1", 1, bytes(range(8)), EPOCH)
+    assert done == {"code": "E1", "name": "山田", "roster": 3}
+    assert store.enrol(TENANT, "E1", 1, bytes(range(8)), EPOCH)["roster"] == 3  # no change
+    assert store.enrol(TENANT, "E1", 2, b"\x00\x07", EPOCH)["roster"] == 4
+    delta = store.roster(TENANT, 2, None, 10)
+    assert delta["upsert"][0]["cards"] == [bytes(range(8)).hex()]
+    assert delta["upsert"][0]["fingers"] == [7]
+    with pytest.raises(ProtocolError) as e:
+        store.enrol(TENANT, "E9", 1, bytes(8), EPOCH)
+    assert e.value.code == UNKNOWN_EMPLOYEE
+    with pytest.raises(ProtocolError) as e:
+        store.enrol(TENANT, "E1", 1, CARD, EPOCH)
+    assert e.value.code == CREDENTIAL_TAKEN
+    assert store.roster(TENANT, 0, None, 10)["version"] == 4  # the refusals changed nothing

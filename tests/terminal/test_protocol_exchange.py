@@ -557,3 +557,79 @@ def test_roster_pages_never_exceed_what_the_terminal_asks_for():
     w.settle()
     sizes = [len(o.roster["upsert"]) for o in w.outcomes if o.roster is not None]
     assert sizes == [2, 2, 2] and w.client.roster_version == 6
+
+
+NEW_CARD = bytes([1, 46, 76, 210, 9, 9, 9, 9])
+
+
+def test_enrolment_of_a_card_is_sent_after_hello_and_the_roster_follows():
+    """PRT-ENROL-1, PRT-ENROL-2, PRT-ENROL-4"""
+    w = Wire()
+    w.step()  # hello
+    version = w.client.server_roster
+    w.source.add(1)  # a punch is waiting too: the enrolment goes first
+    w.client.enrol(w.now, "E001", 1, NEW_CARD)
+    out = w.step()
+    assert out.kind == C.ENROL and out.ok and out.mode == C.MODE_ONLINE
+    assert out.enrolment == {"ok": True, "code": "E001", "name": "山田 太郎",
+                             "roster": version + 1}  # fmt: skip
+    assert w.store.credential_known(TENANT, 1, NEW_CARD)
+    assert not w.client.enrolling
+    kinds = [w.step().kind for _ in range(2)]
+    assert kinds == [C.PUNCHES, C.ROSTER]  # then the roster version that holds the card
+    # The same card again changes nothing and is answered the same way.
+    w.client.enrol(w.now, "E001", 1, NEW_CARD)
+    assert w.step().enrolment["roster"] == version + 1
+
+
+def test_enrolment_of_a_finger_template():
+    """PRT-ENROL-1"""
+    w = Wire()
+    w.step()
+    w.client.enrol(w.now, "E001", 2, (513).to_bytes(2, "big"))
+    out = w.step()
+    assert out.enrolment["ok"]
+    assert w.store.employees[(TENANT, "E001")]["fingers"] == [513]
+
+
+def test_enrolment_refusals_do_not_take_the_terminal_offline():
+    """PRT-ENROL-3"""
+    w = Wire()
+    w.store.add_employee(TENANT, "E002", "佐藤", cards=[NEW_CARD])
+    w.step()
+    w.client.enrol(w.now, "E999", 1, bytes(8))
+    out = w.step()
+    assert (out.status, out.code, out.enrolment) == (
+        404, codes.UNKNOWN_EMPLOYEE, {"ok": False, "code": 15, "error": C.SERVER_CODE}
+    )  # fmt: skip
+    assert out.mode == C.MODE_ONLINE and w.client.mode == C.MODE_ONLINE
+    w.client.enrol(w.now, "E001", 1, NEW_CARD)  # E002's card
+    out = w.step()
+    assert (out.status, out.code) == (409, codes.CREDENTIAL_TAKEN)
+    assert out.enrolment["ok"] is False and out.mode == C.MODE_ONLINE
+    w.client.enrol(w.now, "E001", 1, b"\x01\x02")  # not an IDm
+    out = w.step()
+    assert (out.status, out.code, out.enrolment["ok"]) == (400, codes.MALFORMED, False)
+    w.source.add(1)
+    assert w.run()  # punching goes on as before
+    assert not w.client.enrolling
+
+
+def test_enrolment_is_never_kept_for_later():
+    """PRT-ENROL-4, MNT-05: maintenance or no link ends it with the failure."""
+    w = Wire()
+    w.step()
+    now = w.server_time()
+    w.store.windows.append({"start": now, "end": now + 600, "notice": "upgrade"})
+    w.client.enrol(w.now, "E001", 1, NEW_CARD)
+    out = w.step()
+    assert out.status == 503 and out.enrolment == {"ok": False, "code": 8, "error": C.SERVER_CODE}
+    assert not w.client.enrolling and not w.store.credential_known(TENANT, 1, NEW_CARD)
+    w.store.windows = []
+    w.run(max_steps=5, until=lambda: w.client.mode == C.MODE_ONLINE)
+    w.client.enrol(w.now, "E001", 1, NEW_CARD)
+    action = w.client.next_action(w.now, w.source)
+    out = w.client.failed(w.now, C.NO_ROUTE, "no route")
+    assert action.kind == C.ENROL and out.enrolment == {"ok": False, "code": None,
+                                                        "error": C.NO_ROUTE}  # fmt: skip
+    assert not w.client.enrolling

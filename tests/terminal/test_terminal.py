@@ -465,3 +465,98 @@ def test_the_boot_self_test_reports_a_torn_append_in_the_journal():
     texts = [e["text"] for e in r.log.events(0, 500) if e["code"] == eventlog.SELF_TEST]
     assert texts and texts[-1].startswith("journal: 1 problems at mount")
     assert "torn_append" in texts[-1] and r.terminal.machine.state == "ready"
+
+
+def _service_mode(r):
+    admin = card_of(99)
+    r.config.apply(2, {"admin_cards": [admin.hex()]})
+    r.tap(card=Card(admin))
+    assert r.terminal.state == "service"
+
+
+def _type(r, text):
+    for k in text:
+        r.key(k)
+
+
+def test_a_new_card_is_enrolled_online_and_punches_at_once():
+    """MNT-05, PRT-ENROL-1, PRT-ENROL-2"""
+    r = rig()
+    new = card_of(500)
+    r.tap(card=Card(new))
+    assert screen(r).lines[0] == "未登録カード(記録)"  # not anybody's yet
+    r.run_until(r.now + 5000)
+    _service_mode(r)
+    r.tap(card=Card(new))
+    assert r.terminal.state == "enrol_code" and screen(r).lines[2] == "card " + new.hex()
+    _type(r, "e0004")
+    r.key("del")
+    r.key("3")
+    assert screen(r).lines[1] == "E0003_"
+    r.key("ok")
+    assert r.terminal.state == "enrolling" and screen(r).lines[0] == "登録中"
+    r.settle()  # the enrolment goes out, then the roster that holds the card
+    assert r.terminal.state == "service"
+    assert list(screen(r).lines[:3]) == ["登録しました", "社員3", "E0003"]
+    assert r.store.credentials[(TENANT, 1, new)] == "E0003"
+    assert eventlog.ENROLMENT in codes(r)
+    r.key("cancel")
+    r.run_until(r.now + 2000)  # background: the new roster page is applied
+    assert r.roster.lookup_card(new).code == "E0003"
+    r.run_until(r.now + 70000)
+    r.tap(card=Card(new))
+    assert screen(r).lines[0] == "社員3"
+
+
+def test_enrolment_refusals_each_have_their_message():
+    """PRT-ENROL-3: unknown code, someone else's card; the terminal stays online."""
+    r = rig()
+    _service_mode(r)
+    r.tap(card=Card(card_of(600)))
+    _type(r, "X9")
+    r.key("ok")
+    r.settle()
+    assert screen(r).lines[0] == "社員コードがありません" and r.terminal.mode == "online"
+    r.tap(card=Card(card_of(2)))  # E0002's card
+    _type(r, "E0001")
+    r.key("ok")
+    r.settle()
+    assert screen(r).lines[0] == "他の人に登録済み" and r.terminal.state == "service"
+    assert r.store.credentials[(TENANT, 1, card_of(2))] == "E0002"
+
+
+def test_enrolment_needs_the_service_and_a_good_card():
+    """MNT-05: offline or in maintenance the tap is refused and nothing is queued."""
+    r = rig()
+    _service_mode(r)
+    r.tap(card=Card(card_of(700), count=2))
+    assert screen(r).lines[0] == "カードは1枚ずつ" and r.terminal.state == "service"
+    r.tap(card=Card(card_of(700), stable=False))
+    assert screen(r).lines[0] == "このカードは使えません"
+    r.network = False
+    r.terminal.mode = "offline"
+    r.tap(card=Card(card_of(700)))
+    assert screen(r).lines[0] == "登録はオンライン時のみ" and r.terminal.enrol_request is None
+    # Online when the code was typed, gone when it is sent: the failure is shown, not kept.
+    r.terminal.mode = "online"
+    r.tap(card=Card(card_of(700)))
+    _type(r, "E0001")
+    r.key("ok")
+    r.settle()
+    assert screen(r).lines[0] == "登録はオンライン時のみ" and not r.uplink.client.enrolling
+    assert (TENANT, 1, card_of(700)) not in r.store.credentials
+
+
+def test_a_finger_stored_by_the_module_is_enrolled():
+    """BT style: the module stores the finger and reports its template ID."""
+    r = rig()
+    _service_mode(r)
+    r.finger("enrol_failed")
+    assert screen(r).lines[0] == "指の登録に失敗"
+    r.finger("enrolled", 777)
+    assert screen(r).lines[2] == "finger 777"
+    _type(r, "E0004")
+    r.key("ok")
+    r.settle()
+    assert screen(r).lines[0] == "登録しました"
+    assert r.store.employees[(TENANT, "E0004")]["fingers"] == [4, 777]
