@@ -118,6 +118,8 @@ class Journal:
         self._rec = bytearray(RECORD_SIZE)
         self._chk = bytearray(RECORD_SIZE)
         self._ibuf = bytearray(RECORD_SIZE)
+        self._icrc = memoryview(self._ibuf)[: RECORD_SIZE - 4]  # what a record's CRC covers
+        self._crc4 = bytearray(4)
         self._mask = bytearray(2 * self._bm)
         # Ring state (all derived on mount).
         self.head_sector = 0  # sector receiving appends
@@ -362,12 +364,17 @@ class Journal:
         return not _is_blank(buf, 0, RECORD_SIZE)
 
     def _record_ok(self, buf, seq=-1):
-        crc = struct.unpack_from("<I", buf, RECORD_SIZE - 4)[0]
-        if crc != _crc(buf, RECORD_SIZE - 4):
-            return False
+        # Compared byte by byte: unpacking the stored CRC and sequence number would allocate
+        # a tuple and long ints for every record read (an upload reads a batch of them).
         if buf[14] & 0xF0 != _RECORD_TYPE or buf[15] > 12:
             return False
-        return seq < 0 or struct.unpack_from("<I", buf, 0)[0] == seq
+        view = self._icrc if buf is self._ibuf else memoryview(buf)[: RECORD_SIZE - 4]
+        c4 = self._crc4
+        struct.pack_into("<I", c4, 0, binascii.crc32(view) & 0xFFFFFFFF)
+        at = RECORD_SIZE - 4
+        if c4[0] != buf[at] or c4[1] != buf[at + 1] or c4[2] != buf[at + 2] or c4[3] != buf[at + 3]:
+            return False
+        return seq < 0 or buf[0] | buf[1] << 8 | buf[2] << 16 | buf[3] << 24 == seq
 
     def _encode(self, punch, seq, buf):
         cred = punch.credential
@@ -406,6 +413,22 @@ class Journal:
             flags=flags,
             seq=seq,
         )
+
+    @staticmethod
+    def _decode_into(buf, p):
+        """Fill the :class:`Punch` ``p`` from a record (the upload's reusable punch: no new
+        object, no tuple per record)."""
+        p.seq = buf[0] | buf[1] << 8 | buf[2] << 16 | buf[3] << 24
+        p.time = buf[4] | buf[5] << 8 | buf[6] << 16 | buf[7] << 24
+        p.boot_id = buf[8] | buf[9] << 8
+        utc = buf[10]
+        p.utc_offset_min = (utc - 256 if utc > 127 else utc) * 15
+        p.flags = buf[11]
+        p.kind = buf[12]
+        p.method = buf[13]
+        p.clock_synced = bool(buf[14] & _STATUS_SYNCED)
+        p.credential = bytes(buf[16 : 16 + buf[15]])
+        return p
 
     # ------------------------------------------------------------------ sectors
     def _next_reusable(self):
@@ -560,8 +583,10 @@ class Journal:
             return False
         return not self._pending(self._hdr, where[1], where[1] + 1)
 
-    def unsent(self, limit=-1):
-        """Yield unsent punches, oldest first (at most ``limit`` when given).
+    def unsent(self, limit=-1, into=None):
+        """Yield unsent punches, oldest first (at most ``limit`` when given). With ``into`` (a
+        :class:`Punch`), that one object is refilled and yielded each time: for a caller that
+        uses each punch before asking for the next (the upload), it saves an object a punch.
 
         Read-only apart from voiding slots found corrupt (reported as ``bad_record``). Collect
         a batch before marking it: bitmaps are read once per sector.
@@ -589,7 +614,7 @@ class Journal:
                         self._report(ISSUE_BAD_RECORD, first + slot)
                         self._advance_tail()
                         continue
-                    yield self._decode(buf)
+                    yield self._decode(buf) if into is None else self._decode_into(buf, into)
                     given += 1
                     if given == limit:
                         return

@@ -10,16 +10,19 @@ roster pages and commands applied, and the terminal told to redraw.
 """
 
 from firmware import eventlog
+from firmware.punch import Punch
 from firmware.terminal import Reboot
 from protocol import messages
 from protocol.client import MODE_MAINTENANCE, MODE_ONLINE, Client, Identity, Settings
 
-# Punches per upload on the terminal: building a 25-punch request allocates about 24 KB on
-# MicroPython and its answer about 8 KB (measured 2026-11-21), for 12 more header bytes per punch
-# on the wire than batches of 100.
-UPLOAD_BATCH = 25
+# Punches per upload on the terminal, chosen for RAM (docs/ARCHITECTURE.md, the heap figures):
+# a 5-punch exchange allocates about 6.5 KB building the request and 6 KB reading the answer on
+# MicroPython (measured 2026-11-22; 25 punches: 24 KB and 8 KB). The price is on the wire:
+# about 450 bytes of request head per batch, so a backlog costs about twice the bytes of
+# 100-punch batches. A punch taken online goes out alone anyway.
+UPLOAD_BATCH = 5
 # Employees per roster page: a page's JSON objects are the largest allocation of the terminal.
-ROSTER_PAGE = 10
+ROSTER_PAGE = 5
 # Roster records applied per background turn (Uplink.background): a few milliseconds of flash.
 ROSTER_WORK = 8
 # Terminal states in which background work runs: never while a tap is being answered.
@@ -31,9 +34,10 @@ class _Source:
 
     def __init__(self, uplink):
         self.u = uplink
+        self._punch = Punch(0)  # refilled for each punch of an upload (the client uses it at once)
 
     def unsent(self, limit=-1):
-        return self.u.journal.unsent(limit)
+        return self.u.journal.unsent(limit, self._punch)
 
     def read(self, seq):
         return self.u.journal.read(seq)

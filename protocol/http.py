@@ -103,18 +103,26 @@ def encode_response(status, headers, body=b""):
     return _head(line, headers, body) + body
 
 
-def _is_token(data):
-    if not data:
+def _is_token(data, start=0, end=-1):
+    if end < 0:
+        end = len(data)
+    if start >= end:
         return False
-    for b in data:
-        if b not in _TOKEN:
+    for i in range(start, end):
+        if data[i] not in _TOKEN:
             return False
     return True
 
 
-def _check_text(data, what):
-    for b in data:
+def _check_text(data, what, start=0):
+    """Printable ASCII or tab from ``start`` on. ``what`` names the place in the error; None
+    means a header line whose value starts at ``start`` (its name is only decoded for the
+    error, so a good line costs no text)."""
+    for i in range(start, len(data)):
+        b = data[i]
         if (b < 0x20 and b != 9) or b >= 0x7F:
+            if what is None:
+                what = "header " + bytes(data[: start - 1]).decode()
             raise HttpError("control or non-ASCII byte 0x%02x in %s" % (b, what))
 
 
@@ -226,14 +234,28 @@ class _Parser:
             return False
         if end + 4 > self.max_head:
             raise HttpTooLarge("header section larger than %d bytes" % self.max_head, 431)
-        head = self._take(end, 4)
-        lines = head.split(b"\r\n")
+        # Line by line straight from the buffer: no copy of the whole head, no list of lines.
+        buf = self._buf
+        at = self._pos
+        stop = at + end
         msg = Message()
-        self._start_line(msg, lines[0])
-        if len(lines) - 1 > self.max_headers:
-            raise HttpTooLarge("more than %d header fields" % self.max_headers, 431)
-        for line in lines[1:]:
-            msg.headers.append(self._header_line(line))
+        count = -1
+        while True:
+            eol = buf.find(b"\r\n", at, stop)
+            if eol < 0:
+                eol = stop
+            line = buf[at:eol]
+            if count < 0:
+                self._start_line(msg, line)
+            else:
+                if count >= self.max_headers:
+                    raise HttpTooLarge("more than %d header fields" % self.max_headers, 431)
+                msg.headers.append(self._header_line(line))
+            count += 1
+            if eol >= stop:
+                break
+            at = eol + 2
+        self._pos = stop + 4
         self.message = msg
         if self._interim(msg):
             self.message = None
@@ -249,12 +271,11 @@ class _Parser:
         colon = line.find(b":")
         if colon <= 0:
             raise HttpError("header line without a name and colon")
-        name = line[:colon]
-        if not _is_token(name):
+        if not _is_token(line, 0, colon):
             raise HttpError("invalid header name")
-        value = line[colon + 1 :]
-        _check_text(value, "header " + name.decode())
-        return name.decode().lower(), value.decode().strip()
+        _check_text(line, None, colon + 1)
+        text = line.decode()  # ASCII, checked: one string, then the two parts
+        return text[:colon].lower(), text[colon + 1 :].strip()
 
     def _start_line(self, msg, line):
         raise NotImplementedError

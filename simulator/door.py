@@ -96,6 +96,7 @@ class Rig:
         self.boot_id = boot_id
         self.values = values
         self.reader_selftest = None  # what the reader's self-test finds at the next boot
+        self.last_exchange = ""  # kind of the last uplink request (benchmarks report it)
         self.power_on()
 
     def power_on(self):
@@ -172,6 +173,7 @@ class Rig:
         if not isinstance(action, Send):
             return False
         old = self.terminal.mode
+        self.last_exchange = action.kind
         if not self.network:
             self._out(self.uplink.failed(self.now, NO_LINK, "no network"))
         else:

@@ -55,7 +55,7 @@ def test_lost_acknowledgement_is_resent_and_answered_like_the_original():
 
     w.fault = lose_first_ack
     first = w.step()
-    assert not first.ok and first.error == C.TIMEOUT and first.delivered == []
+    assert not first.ok and first.error == C.TIMEOUT and first.delivered == ()
     assert sorted(held(w)) == [1, 2, 3]  # stored by the service, not yet known to the terminal
     assert w.source.unsent_count() == 3
     assert w.run()
@@ -77,7 +77,7 @@ def test_maintenance_503_holds_uploads_until_the_end_then_resends():
     out = w.step()
     assert out.status == 503 and out.code == codes.MAINTENANCE and out.error == C.SERVER_CODE
     assert out.mode == C.MODE_MAINTENANCE and out.maintenance["end"] == start + 3600
-    assert out.delivered == []
+    assert out.delivered == ()
     assert out.retry_at >= w.now + 3600 * 1000  # Retry-After (and the end) honoured
     requests = len(w.sent)
     action = w.client.next_action(w.now + 3599 * 1000, w.source)
@@ -106,7 +106,7 @@ def test_rate_limit_429_honours_retry_after():
     w.store.throttle_s = 30
     w.source.add(2)
     out = w.step()
-    assert out.status == 429 and out.code == codes.RATE_LIMITED and out.delivered == []
+    assert out.status == 429 and out.code == codes.RATE_LIMITED and out.delivered == ()
     assert out.retry_at >= w.now + 30000
     w.store.throttle_s = 0
     assert w.run()
@@ -120,7 +120,7 @@ def test_server_error_5xx_stores_nothing_and_backs_off():
     w.store.fail = RuntimeError("database down")
     w.source.add(2)
     out = w.step()
-    assert out.status == 500 and out.code == codes.SERVER_ERROR and out.delivered == []
+    assert out.status == 500 and out.code == codes.SERVER_ERROR and out.delivered == ()
     assert "[res=9]" in out.log
     assert held(w) == {}
     assert out.retry_at >= w.now + 5000
@@ -138,7 +138,7 @@ def hostile(answer_bytes):
 
 def check_refused(w, out, error):
     assert not out.ok and out.error == error, out
-    assert out.delivered == [] and w.source.unsent_count() == 2
+    assert out.delivered == () and w.source.unsent_count() == 2
     assert out.retry_at > w.now
 
 
@@ -225,7 +225,7 @@ def test_reply_arriving_too_slowly_times_out():
         out = w.client.receive(t, answer[i : i + 1])
         if out is not None:
             break
-    assert out is not None and out.error == C.TIMEOUT and out.delivered == []
+    assert out is not None and out.error == C.TIMEOUT and out.delivered == ()
     assert t > action.deadline_ms
 
 
@@ -237,7 +237,7 @@ def test_deadline_without_any_byte_times_out():
     action = w.client.next_action(w.now, w.source)
     assert isinstance(action, Send)
     out = w.client.timed_out(action.deadline_ms)
-    assert out.error == C.TIMEOUT and "no complete reply" in out.log and out.delivered == []
+    assert out.error == C.TIMEOUT and "no complete reply" in out.log and out.delivered == ()
 
 
 def test_unsynced_clock_punches_are_stored_and_flagged():
@@ -288,7 +288,7 @@ def test_an_unsigned_400_never_sets_a_punch_aside():
     w.fault = hostile(encode_response(400, [], body))
     for _ in range(4):
         out = w.step()
-        assert out is None or out.set_aside == []
+        assert out is None or out.set_aside == ()
     assert w.source.unsent_count() == 1
 
 
@@ -370,7 +370,7 @@ def test_link_errors_are_classified_and_hello_follows_reconnection():
     action = w.client.next_action(w.now, w.source)
     assert isinstance(action, Send)
     out = w.client.link_down(w.now)
-    assert out.error == C.NO_LINK and out.mode == C.MODE_OFFLINE and out.delivered == []
+    assert out.error == C.NO_LINK and out.mode == C.MODE_OFFLINE and out.delivered == ()
     out = w.client.failed(w.now, C.NO_ROUTE, "name not resolved")
     assert out.error == C.NO_ROUTE and "name not resolved" in out.log
     w.client.link_up(w.now)

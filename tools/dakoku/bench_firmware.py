@@ -81,6 +81,7 @@ assert rig.epoch0 == EPOCH
 rig.add_maintenance(window[0], window[1], "maintenance")
 peak = 0
 peak_minute = 0
+peak_what = ""
 tap_peak = 0
 turns = 0
 for event in events:
@@ -89,14 +90,14 @@ for event in events:
         rig.tick()
         used = gc.mem_alloc()
         if used > peak:
-            peak, peak_minute = used, rig.now // 60000
+            peak, peak_minute, peak_what = used, rig.now // 60000, "tick"
         for _ in range(20):
             gc.collect()
             did = rig.exchange()
             used = gc.mem_alloc()
             turns += 1
             if used > peak:
-                peak, peak_minute = used, rig.now // 60000
+                peak, peak_minute, peak_what = used, rig.now // 60000, rig.last_exchange
             if not did:
                 break
         if rig.now >= event[0]:
@@ -108,12 +109,12 @@ for event in events:
         play(rig, event)
         used = gc.mem_alloc()
         if used > peak:
-            peak, peak_minute = used, rig.now // 60000
+            peak, peak_minute, peak_what = used, rig.now // 60000, "tap"
         if used > tap_peak:
             tap_peak = used
 gc.collect()
 ok = rig.held() == list(range(1, rig.journal.next_seq)) and rig.journal.unsent_count == 0
-print("result", base, booted, peak, peak_minute, tap_peak, turns, ok, gc.mem_alloc())
+print("result", base, booted, peak, peak_minute, tap_peak, turns, ok, gc.mem_alloc(), peak_what)
 """
 
 
@@ -202,11 +203,12 @@ def _day_heap() -> dict:
         detail = res.stderr.decode(errors="replace")[-2000:] or str(res.trap)
         raise RuntimeError(f"guest day failed (status {res.exit_status}): {detail}")
     fields = res.stdout.split(b"result")[1].split()
-    base, booted, peak, minute, tap_peak, turns, ok, end = fields
+    base, booted, peak, minute, tap_peak, turns, ok, end, what = fields
     return {
         "heap_after_imports_bytes": int(base),
         "heap_after_boot_bytes": int(booted),
         "heap_peak_minute_of_day": int(minute),
+        "heap_peak_operation": what.decode(),  # tick, tap, or the kind of uplink request
         "heap_peak_bytes": int(peak),
         "heap_working_set_bytes": int(peak) - int(base),
         "heap_working_set_taps_bytes": int(tap_peak) - int(base),
