@@ -395,33 +395,38 @@ class SqlStore:
 
     def enrol(self, tenant, code, method, credential, now):
         """A terminal in service mode gives ``code`` a card or finger (PRT-ENROL-*)."""
-        key = (method, bytes(credential))
         with self.db.transaction() as tx:
             row = tx.one("SELECT name FROM employees WHERE tenant = ? AND code = ?", (tenant, code))
             if row is None:
                 raise ProtocolError(UNKNOWN_EMPLOYEE, "no employee %s" % code, "code")
-            owner = tx.one(
-                "SELECT employee FROM credentials WHERE tenant = ? AND method = ? "
-                "AND credential = ?",
-                (tenant, key[0], key[1]),
-            )
-            if owner is not None and owner[0] != code:
+            owner = self._give(tx, tenant, code, (method, bytes(credential)))
+            if owner is not None:
                 raise ProtocolError(
                     CREDENTIAL_TAKEN, "credential belongs to another employee", "cred"
                 )
-            if owner is None:
-                version = self._bump(tx, tenant)
-                tx.execute(
-                    "INSERT INTO credentials (tenant, method, credential, employee) "
-                    "VALUES (?, ?, ?, ?)",
-                    (tenant, key[0], key[1], code),
-                )
-                tx.execute(
-                    "UPDATE employees SET version = ? WHERE tenant = ? AND code = ?",
-                    (version, tenant, code),
-                )
             roster = tx.one("SELECT roster_version FROM tenants WHERE code = ?", (tenant,))
         return {"code": code, "name": row[0], "roster": int(roster[0]) if roster else 0}
+
+    def _give(self, tx, tenant, code, key):
+        """Give employee ``code`` the credential ``key`` (method, bytes) in a new roster version;
+        nothing to do if it is already theirs. Returns the other owner's code if it is someone
+        else's (and changes nothing), else None."""
+        owner = tx.one(
+            "SELECT employee FROM credentials WHERE tenant = ? AND method = ? AND credential = ?",
+            (tenant, key[0], key[1]),
+        )
+        if owner is not None:
+            return None if owner[0] == code else owner[0]
+        version = self._bump(tx, tenant)
+        tx.execute(
+            "INSERT INTO credentials (tenant, method, credential, employee) VALUES (?, ?, ?, ?)",
+            (tenant, key[0], key[1], code),
+        )
+        tx.execute(
+            "UPDATE employees SET version = ? WHERE tenant = ? AND code = ?",
+            (version, tenant, code),
+        )
+        return None
 
     # ======================================================================== registry
 
@@ -599,25 +604,9 @@ class SqlStore:
         with self.db.transaction() as tx:
             if not tx.one("SELECT 1 FROM employees WHERE tenant = ? AND code = ?", (tenant, code)):
                 raise RegistryError(f"no employee {code} in {tenant}")
-            owner = tx.one(
-                "SELECT employee FROM credentials WHERE tenant = ? AND method = ? "
-                "AND credential = ?",
-                (tenant, key[0], key[1]),
-            )
-            if owner:
-                if owner[0] == code:
-                    return
-                raise RegistryError(f"{_cred_text(key)} already belongs to employee {owner[0]}")
-            version = self._bump(tx, tenant)
-            tx.execute(
-                "INSERT INTO credentials (tenant, method, credential, employee) "
-                "VALUES (?, ?, ?, ?)",
-                (tenant, key[0], key[1], code),
-            )
-            tx.execute(
-                "UPDATE employees SET version = ? WHERE tenant = ? AND code = ?",
-                (version, tenant, code),
-            )
+            owner = self._give(tx, tenant, code, key)
+            if owner is not None:
+                raise RegistryError(f"{_cred_text(key)} already belongs to employee {owner}")
 
     def remove_employee(self, tenant, code):
         with self.db.transaction() as tx:
