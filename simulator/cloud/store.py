@@ -655,6 +655,10 @@ class SqlStore:
 
     def set_config(self, tenant, terminal_id, version, values):
         with self.db.transaction() as tx:
+            if not tx.one(
+                "SELECT 1 FROM terminals WHERE tenant = ? AND id = ?", (tenant, terminal_id)
+            ):
+                raise RegistryError(f"no terminal {terminal_id} in {tenant}")
             tx.execute(
                 "INSERT INTO configs (tenant, terminal, version, config_values) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (tenant, terminal) DO UPDATE SET "
@@ -664,12 +668,26 @@ class SqlStore:
 
     def queue_command(self, tenant, terminal_id, command: dict) -> str:
         with self.db.transaction() as tx:
+            if not tx.one(
+                "SELECT 1 FROM terminals WHERE tenant = ? AND id = ?", (tenant, terminal_id)
+            ):
+                raise RegistryError(f"no terminal {terminal_id} in {tenant}")
             row = tx.one(
                 "INSERT INTO commands (tenant, terminal, body) VALUES (?, ?, ?) RETURNING id",
                 (tenant, terminal_id, json.dumps(command)),
             )
         assert row is not None
         return "c%d" % row[0]
+
+    def command_log(self, tenant, terminal_id):
+        """(number, op, sent, status, detail) of the commands queued for a terminal."""
+        with self.db.transaction() as tx:
+            rows = tx.rows(
+                "SELECT id, body, sent, status, detail FROM commands "
+                "WHERE tenant = ? AND terminal = ? ORDER BY id",
+                (tenant, terminal_id),
+            )
+        return [(r[0], json.loads(r[1])["op"], r[2], r[3], r[4]) for r in rows]
 
     def set_min_offline_fw(self, version):
         with self.db.transaction() as tx:

@@ -152,3 +152,47 @@ def test_export_csv_fcs05_with_derived_kinds_and_placed_times(db, capsys, tmp_pa
     assert out_file.read_text(encoding="utf-8") == text
     _status, out, _ = run(db, capsys, "flagged", TENANT)
     assert out.count("code 21 (clock not synchronised)") == 2
+
+
+def test_terminal_commands_and_configuration(db, capsys):
+    run(db, capsys, "tenant", "add", TENANT)
+    run(db, capsys, "terminal", "add", TENANT, "T0001")
+    status, out, _ = run(db, capsys, "terminal", "command", TENANT, "T0001", "resend", "5", "9")
+    assert status == 0 and out.startswith("queued resend as c")
+    assert run(db, capsys, "terminal", "command", TENANT, "T0001", "upload_now")[0] == 0
+    for bad, message in [
+        (["resend", "9"], "resend takes 2 number(s)"),
+        (["resend", "9", "5"], "1 <= FROM <= TO"),
+        (["upload_now", "1"], "upload_now takes 0 number(s)"),
+    ]:
+        status, _, err = run(db, capsys, "terminal", "command", TENANT, "T0001", *bad)
+        assert status == 1 and message in err
+    status, _, err = run(db, capsys, "terminal", "command", TENANT, "T9", "reboot")
+    assert status == 1 and "no terminal T9" in err
+    assert run(db, capsys, "terminal", "config", TENANT, "T0001", "3",
+               '{"double_punch_s": 90, "language": "en"}')[0] == 0  # fmt: skip
+    for values, message in [
+        ('{"double_punch_s": -1}', "double_punch_s"),
+        ('{"no_such_key": 1}', "no_such_key: unknown key"),
+        ("[1]", "a JSON object"),
+        ("{", "not JSON"),
+    ]:
+        status, _, err = run(db, capsys, "terminal", "config", TENANT, "T0001", "4", values)
+        assert status == 1 and message in err, err
+    store = SqlStore.open(db)
+    try:
+        assert store.terminal_settings(TENANT, "T0001")["config"] == {
+            "version": 3,
+            "values": {"double_punch_s": 90, "language": "en"},
+        }
+        sent = store.commands(TENANT, "T0001", [], EPOCH)
+        assert [c["op"] for c in sent] == ["resend", "upload_now", "set_config"]
+        assert sent[2]["config"] == {"version": 3, "values": {"double_punch_s": 90,
+                                                              "language": "en"}}  # fmt: skip
+        assert sent[0]["from"] == 5 and sent[0]["to"] == 9
+        store.commands(TENANT, "T0001", [{"id": sent[0]["id"], "status": "failed",
+                                          "detail": "3 no longer held"}], EPOCH)  # fmt: skip
+    finally:
+        store.close()
+    out = run(db, capsys, "terminal", "results", TENANT, "T0001")[1]
+    assert "resend" in out and "failed 3 no longer held" in out and "upload_now" in out

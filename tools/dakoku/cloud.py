@@ -81,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
         x = m.add_parser(verb)
         x.add_argument("tenant")
         x.add_argument("id")
+    mc = m.add_parser("command", help="queue a command for the terminal's next heartbeat")
+    mc.add_argument("tenant")
+    mc.add_argument("id")
+    mc.add_argument("op", choices=["upload_now", "reboot", "resend", "upload_log", "set_time"])
+    mc.add_argument("args", nargs="*", help="resend: FROM TO; upload_log: SINCE")
+    mg = m.add_parser("config", help="give the terminal configuration values (JSON object)")
+    mg.add_argument("tenant")
+    mg.add_argument("id")
+    mg.add_argument("version", type=int)
+    mg.add_argument("values", help="e.g. '{\"double_punch_s\": 90}'")
+    mr = m.add_parser("results", help="commands sent to the terminal and their results")
+    mr.add_argument("tenant")
+    mr.add_argument("id")
 
     e = sub.add_parser("employee", help="employees").add_subparsers(dest="action", required=True)
     ea = e.add_parser("add")
@@ -177,6 +190,32 @@ def _admin(store, args) -> int:
                 out("%-12s %-8s last %s %s, unsent %s  %s\n"
                     % (t["id"], "enabled" if t["enabled"] else "disabled", t["last_kind"] or "-",
                        seen, "-" if t["unsent"] is None else t["unsent"], t["label"]))  # fmt: skip
+        elif action == "command":
+            command = _command(args.op, args.args, now)
+            out("queued %s as %s\n" % (args.op, store.queue_command(args.tenant, args.id, command)))
+        elif action == "config":
+            try:
+                values = json.loads(args.values)
+            except ValueError:
+                raise RegistryError("values: not JSON") from None
+            if not isinstance(values, dict):
+                raise RegistryError("values: a JSON object of configuration keys")
+            from firmware.config import ConfigError, check
+
+            for key, value in values.items():  # the terminal's own rules (CONFIGURATION.md)
+                try:
+                    check(key, value)
+                except ConfigError as e:
+                    raise RegistryError(f"values: {e}") from None
+            store.set_config(args.tenant, args.id, args.version, values)
+            config = {"version": args.version, "values": values}
+            store.queue_command(args.tenant, args.id, {"op": "set_config", "config": config})
+            out("configuration version %d for %s: sent with its next heartbeat or hello\n"
+                % (args.version, args.id))  # fmt: skip
+        elif action == "results":
+            for number, op, sent, status, detail in store.command_log(args.tenant, args.id):
+                when = _fmt(sent) if sent else "not yet sent"
+                out("c%d %-11s %-16s %s %s\n" % (number, op, when, status or "-", detail))
         else:
             store.set_terminal_enabled(args.tenant, args.id, action == "enable")
             out(f"terminal {args.id} {action}d\n")
@@ -243,6 +282,24 @@ def _admin(store, args) -> int:
         if not punches and not conflicts:
             out("no flagged punches\n")
     return 0
+
+
+def _command(op: str, argv: list[str], now: int) -> dict:
+    from simulator.cloud.store import RegistryError
+
+    want = {"resend": 2, "upload_log": 1}.get(op, 0)
+    if len(argv) != want or not all(a.isdigit() for a in argv):
+        raise RegistryError("%s takes %d number(s)" % (op, want))
+    command: dict = {"op": op}
+    if op == "resend":
+        command["from"], command["to"] = int(argv[0]), int(argv[1])
+        if not 1 <= command["from"] <= command["to"]:
+            raise RegistryError("resend: 1 <= FROM <= TO")
+    elif op == "upload_log":
+        command["since"] = int(argv[0])
+    elif op == "set_time":
+        command["time"] = now
+    return command
 
 
 def _serve(store, args) -> int:
