@@ -87,7 +87,11 @@ class SqlStore:
         return None if row is None else {"secret": bytes(row[0]), "enabled": bool(row[1])}
 
     def use_nonce(self, tenant, terminal_id, nonce, now, keep_s):
-        with self.db.transaction() as tx:
+        # Not synced on its own: the batch that follows is, and takes this along. A crash
+        # right after an answer to a hello or heartbeat may forget its nonce: replaying such a
+        # request within the window would record the same state again, nothing more (punches
+        # are idempotent by sequence number).
+        with self.db.transaction(durable=False) as tx:
             # One statement: a new nonce is inserted, one seen more than keep_s ago is taken
             # again, one seen within keep_s is left alone (no row changed: a replay).
             changed = tx.execute(
