@@ -177,6 +177,8 @@ class SqliteDb:
         self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()
+        self._grouped = False  # a group() transaction is open: transactions are savepoints
+        self._savepoints = 0
         c = self._conn
         c.execute("PRAGMA busy_timeout=10000")
         if path != ":memory:":
@@ -192,9 +194,24 @@ class SqliteDb:
     def transaction(self, durable: bool = True) -> Iterator[Tx]:
         """``durable=False``: the commit is not synced on its own (``synchronous=NORMAL``); it
         reaches the disk with the next durable commit or checkpoint. For data whose loss in a
-        crash is harmless (the replay cache), so a request costs one sync, not two."""
+        crash is harmless (the replay cache), so a request costs one sync, not two.
+
+        Inside :meth:`group` a transaction is a savepoint: all or nothing as ever, made durable
+        by the group's commit."""
         with self._lock:
             cursor = self._conn.cursor()
+            if self._grouped:
+                self._savepoints += 1
+                name = "t%d" % self._savepoints
+                cursor.execute("SAVEPOINT " + name)
+                try:
+                    yield Tx(cursor, False)
+                except BaseException:
+                    cursor.execute("ROLLBACK TO " + name)
+                    cursor.execute("RELEASE " + name)
+                    raise
+                cursor.execute("RELEASE " + name)
+                return
             if not durable:
                 cursor.execute("PRAGMA synchronous=NORMAL")
             try:
@@ -208,6 +225,29 @@ class SqliteDb:
             finally:
                 if not durable:
                     cursor.execute("PRAGMA synchronous=FULL")
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: one transaction (one sync) around the transactions of several requests,
+        each of which stays all-or-nothing (a savepoint). Answer those requests only after this
+        has returned: then they are all on disk. An exception rolls all of them back."""
+        with self._lock:
+            cursor = self._conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            self._grouped = True
+            try:
+                yield
+            except BaseException:
+                self._grouped = False
+                cursor.execute("ROLLBACK")
+                raise
+            self._grouped = False
+            try:
+                cursor.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    cursor.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def reader(self) -> Iterator[Tx]:
@@ -264,6 +304,11 @@ class PostgresDb:
                 yield Tx(cursor, True)
 
     reader = transaction  # PostgreSQL: a read-only statement costs the same either way
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """No grouping on PostgreSQL: its workers commit side by side."""
+        yield
 
     def close(self) -> None:
         with self._lock:

@@ -39,6 +39,7 @@ from protocol.codes import (
     MALFORMED,
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
+    SERVER_ERROR,
     TOO_LARGE,
 )
 from protocol.http import HttpError, Message, RequestParser, encode_response
@@ -50,6 +51,7 @@ from simulator.cloud.store import RegistryError, SqlStore
 log = logging.getLogger("dakoku.cloud")
 
 READ_CHUNK = 65536
+GROUP_MAX = 32  # protocol requests committed together on SQLite (one sync for all)
 IDLE_TIMEOUT_S = 30.0  # a kept-alive connection with no new request is closed after this
 REQUEST_TIMEOUT_S = 15.0  # a request must arrive whole within this (slow-loris guard)
 MAX_CONNECTIONS = 10000
@@ -101,6 +103,13 @@ class Receiver:
         self.ssl_context = ssl_context
         self.idle_timeout_s = IDLE_TIMEOUT_S
         self.request_timeout_s = REQUEST_TIMEOUT_S
+        # SQLite: requests wait here and are handled in groups with one commit (group commit);
+        # PostgreSQL: each request runs on its own worker and commits itself.
+        self.group_commit = store.db.engine == "sqlite"
+        self._waiting: list[tuple[Message, float | None, asyncio.Future]] = []
+        self._draining = False
+        self._drainer: asyncio.Task | None = None
+        self.groups = 0  # group commits made (tests and metrics)
         self._server: asyncio.base_events.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self.address: tuple[str, int] = ("", 0)
@@ -228,8 +237,44 @@ class Receiver:
             return await loop.run_in_executor(self.executor, self._admin, msg, path)
         pacer = self.store.pacer
         arrived = pacer.clock() if pacer is not None else None
-        answer = await loop.run_in_executor(self.executor, self._protocol, msg, arrived)
-        return answer[0], answer[1], path if path in _ROUTE_NAMES else "other"
+        route = path if path in _ROUTE_NAMES else "other"
+        if not self.group_commit:
+            answer = await loop.run_in_executor(self.executor, self._protocol, msg, arrived)
+            return answer[0], answer[1], route
+        future = loop.create_future()
+        self._waiting.append((msg, arrived, future))
+        if not self._draining:
+            self._draining = True
+            self._drainer = loop.create_task(self._drain())  # kept: a task needs a reference
+        data, answer_obj = await future
+        return data, answer_obj, route
+
+    async def _drain(self) -> None:
+        """Hand the waiting requests to the store worker in groups; each group is committed
+        once, and its answers are released only after that commit."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                group = self._waiting[:GROUP_MAX]
+                del self._waiting[:GROUP_MAX]
+                jobs = [(msg, arrived) for msg, arrived, _ in group]
+                try:
+                    answers = await loop.run_in_executor(self.executor, self._protocol_group, jobs)
+                except Exception as e:
+                    log.error("group commit failed", extra={"fields": {"error": repr(e)}})
+                    failed = _error(SERVER_ERROR, "server error: %s" % type(e).__name__)
+                    answers = [(self.server.encode(failed), failed)] * len(group)
+                for (_, _, future), answer in zip(group, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
+        finally:
+            self._draining = False
+
+    def _protocol_group(self, jobs: list) -> list[tuple[bytes, Answer]]:
+        with self.store.db.group():
+            answers = [self._protocol(msg, arrived) for msg, arrived in jobs]
+        self.groups += 1
+        return answers
 
     def _protocol(self, msg: Message, arrived: float | None) -> tuple[bytes, Answer]:
         self.store.request_arrived(arrived)

@@ -331,3 +331,59 @@ def test_enrolment_over_http(rx):
     unknown = send(rx.address, req)
     assert (unknown.status, unknown.json()["code"]) == (404, 15) and verified(unknown, req)
     assert rx.store.roster(TENANT, 0, None, 10)["version"] == 3  # E2 added; refusals nothing
+
+
+def _parsed(data):
+    from protocol.http import RequestParser
+
+    return RequestParser(max_body=16384).feed(data)
+
+
+def test_group_commit_keeps_each_request_all_or_nothing(sqlite_store, clock, monkeypatch):
+    """SQLite commits several requests at once; a request whose store work fails is rolled back
+    alone (a savepoint) and answered 500, the others of its group are stored."""
+    from simulator.cloud.service import Receiver
+
+    for t in ("T2", "T3"):
+        sqlite_store.add_terminal(TENANT, t, SECRET)
+    receiver = Receiver(sqlite_store, clock=clock)
+    from simulator.cloud import db
+
+    real = db.Tx.many
+
+    def many(self, sql, seq):
+        real(self, sql, seq)  # the punches are written inside the request's savepoint...
+        if "INTO punches" in sql and seq and seq[0][1] == "T2":
+            raise OSError("disk trouble")  # ...then its transaction fails
+
+    monkeypatch.setattr(db.Tx, "many", many)
+    jobs = [
+        (_parsed(request("POST", "/v1/punches", {"punches": [punch(1)]}, terminal=t)), None)
+        for t in (TERMINAL, "T2", "T3")
+    ]
+    answers = receiver._protocol_group(jobs)
+    assert [a.status for _, a in answers] == [200, 500, 200]
+    assert receiver.groups == 1
+    assert sqlite_store.held(TENANT, TERMINAL) == {1: 7}  # nobody's card here: 7
+    assert sqlite_store.held(TENANT, "T2") == {}
+    assert sqlite_store.held(TENANT, "T3") == {1: 7}
+    receiver.executor.shutdown()
+
+
+def test_a_failed_group_commit_answers_500_and_stores_nothing(rx, monkeypatch):
+    from contextlib import contextmanager
+
+    real = rx.store.db.group
+
+    @contextmanager
+    def failing_group():
+        with real():
+            yield
+            raise OSError("commit failed")  # as if the final COMMIT had failed
+
+    monkeypatch.setattr(rx.store.db, "group", failing_group)
+    answer = post_punches(rx, 1, 2)
+    assert (answer.status, answer.json()["code"]) == (500, 9)
+    monkeypatch.undo()
+    assert nothing_stored(rx)
+    assert post_punches(rx, 1, 2).status == 200  # the receiver goes on
