@@ -30,6 +30,7 @@ from firmware.punch import (
 )
 from firmware.states import STATES, TABLE
 from protocol.client import firmware_allowed
+from protocol.codes import CREDENTIAL_TAKEN, MAINTENANCE, UNKNOWN_EMPLOYEE
 
 _IDENTIFY_MS = const(10000)
 _SERVICE_MS = const(60000)
@@ -696,11 +697,13 @@ class Terminal:
         lang = self.config["language"]
         code = result.get("code") if result else None
         key = "enrol_failed"
-        if code == 15:
+        if code == UNKNOWN_EMPLOYEE:
             key = "enrol_unknown"
-        elif code == 16:
+        elif code == CREDENTIAL_TAKEN:
             key = "enrol_taken"
-        elif code == 8 or (result is not None and result.get("error") not in (None, "res")):
+        elif code == MAINTENANCE or (
+            result is not None and result.get("error") not in (None, "res")
+        ):
             key = "enrol_offline"  # maintenance or the link: MNT-05
         self.enrol_request = None
         detail = "refused [res=%s]" % code if code is not None else "failed: %s" % (

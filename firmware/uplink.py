@@ -85,6 +85,8 @@ class Uplink:
         if request is not None:  # service mode asked for an enrolment (PRT-ENROL-1)
             self.terminal.enrol_request = None
             self.client.enrol(now_ms, request[0], request[1], request[2])
+        elif self.client.enrolling and self.terminal.machine.state != "enrolling":
+            self.client.cancel_enrolment()  # the terminal gave up waiting: never send it late
         return self.client.next_action(now_ms, self.source)
 
     def receive(self, now_ms, data):

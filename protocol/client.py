@@ -299,6 +299,11 @@ class Client:
     def enrolling(self):
         return bool(self._enrol)
 
+    def cancel_enrolment(self):
+        """Forget a requested enrolment not yet sent (the terminal stopped waiting for it)."""
+        if not (self._flight and self._flight.get("kind") == ENROL):
+            self._enrol = {}
+
     def config_applied(self, version):
         self.config_version = version
 

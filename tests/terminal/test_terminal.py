@@ -560,3 +560,24 @@ def test_a_finger_stored_by_the_module_is_enrolled():
     r.settle()
     assert screen(r).lines[0] == "登録しました"
     assert r.store.employees[(TENANT, "E0004")]["fingers"] == [4, 777]
+
+
+def test_an_enrolment_the_terminal_gave_up_on_is_never_sent_late():
+    """PRT-ENROL-4: the receiver unreachable for longer than the terminal waits."""
+    r = rig()
+    _service_mode(r)
+    r.uplink.client._next_try = r.now + 120000  # the client sits out a back-off...
+    r.uplink.client.maintenance = {"end": 0}  # ...that an enrolment may not cut short
+    r.tap(card=Card(card_of(800)))
+    _type(r, "E0001")
+    r.key("ok")
+    r.uplink.next_action(r.now)  # the request is handed to the client
+    assert r.uplink.client.enrolling
+    r.now += 36000
+    r.tick()  # the terminal's wait (35 s) is over
+    assert screen(r).lines[0] == "登録できませんでした" and r.terminal.state == "service"
+    r.uplink.next_action(r.now)
+    assert not r.uplink.client.enrolling
+    r.uplink.client.maintenance = None
+    r.run_until(r.now + 200000)
+    assert (TENANT, 1, card_of(800)) not in r.store.credentials
