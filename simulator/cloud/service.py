@@ -158,8 +158,14 @@ class Receiver:
             while True:
                 parser = RequestParser(max_body=self.settings.body)
                 msg = parser.feed(trailing) if trailing else None
+                continued = False
                 try:
                     while msg is None:
+                        if not continued and _expects_continue(parser.message):
+                            # RFC 9110 §10.1.1: the client (curl, for one) waits for this
+                            # before sending the body.
+                            continued = True
+                            await self._write(writer, b"HTTP/1.1 100 Continue\r\n\r\n")
                         timeout = self.request_timeout_s if parser.received else self.idle_timeout_s
                         data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
                         if not data:
@@ -375,6 +381,14 @@ class Receiver:
 
 
 _ROUTE_NAMES = {"/v1/hello", "/v1/punches", "/v1/heartbeat", "/v1/log", "/v1/roster"}
+
+
+def _expects_continue(head: Message | None) -> bool:
+    """The head is in, the body is not, and the client asked for ``100 Continue``."""
+    if head is None:
+        return False
+    expect = head.header("expect")
+    return expect is not None and expect.lower() == "100-continue"
 
 
 def _keep_alive(msg: Message) -> bool:

@@ -387,3 +387,20 @@ def test_a_failed_group_commit_answers_500_and_stores_nothing(rx, monkeypatch):
     monkeypatch.undo()
     assert nothing_stored(rx)
     assert post_punches(rx, 1, 2).status == 200  # the receiver goes on
+
+
+def test_expect_100_continue_is_answered_before_the_body(rx):
+    """curl sends Expect: 100-continue for bodies over 1 KB and waits for the interim answer."""
+    body = json.dumps({"punches": [punch(s, t=EPOCH + s) for s in range(1, 21)]}).encode()
+    req = request("POST", "/v1/punches", body, headers=[("Expect", "100-continue")])
+    head, _, rest = req.partition(b"\r\n\r\n")
+    with socket.create_connection(rx.address, 5) as sock:
+        sock.settimeout(5)
+        sock.sendall(head + b"\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(rest)
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            data += sock.recv(65536)
+    assert data.startswith(b"HTTP/1.1 200")
+    assert len(rx.store.held(TENANT, TERMINAL)) == 20
