@@ -31,6 +31,10 @@ _HEAD_SIZE = const(16)
 
 # key: (kind, default, check) — kind is "int", "bool", "str", "choice", "hours", "list"; check is
 # (lo, hi) for int, the choices for choice, the maximum length for str and list.
+# The two copies' names, as whole constants: indexing "AB" would intern a 1-char string at run
+# time on MicroPython, and the first new qstr after import allocates a qstr pool.
+_COPY_NAMES = ("A", "B")
+
 KEYS = {  # type: dict[str, tuple]
     "language": ("choice", "ja", ("ja", "en")),
     "utc_offset_min": ("int", 540, (-720, 840)),
@@ -187,7 +191,7 @@ class Config:
         head = bytearray(_HEAD_SIZE)
         flash.readinto(base, head)
         magic, fmt, _r, length, generation, version = struct.unpack(_HEAD, head)
-        name = "AB"[sector]
+        name = _COPY_NAMES[sector]
         if magic == b"\xff\xff\xff\xff":
             return None  # blank: never written
         if magic != MAGIC or fmt != FORMAT_VERSION or _HEAD_SIZE + length + 4 > flash.sector_size:
@@ -227,11 +231,11 @@ class Config:
             try:
                 check(key, stored[key])
             except ConfigError as e:
-                self.problems.append("copy %s: %s; default used" % ("AB"[sector], e))
+                self.problems.append("copy %s: %s; default used" % (_COPY_NAMES[sector], e))
                 continue
             values[key] = stored[key]
         self.values, self.version, self.generation = values, version, generation
-        self.source = "AB"[sector]
+        self.source = _COPY_NAMES[sector]
         return self.source
 
     def save(self):
@@ -248,6 +252,6 @@ class Config:
         check_buf = bytearray(len(data))
         flash.readinto(base, check_buf)
         if bytes(check_buf) != data:
-            raise OSError("configuration copy %s did not verify" % "AB"[target])
+            raise OSError("configuration copy %s did not verify" % _COPY_NAMES[target])
         self.generation = generation
-        self.source = "AB"[target]
+        self.source = _COPY_NAMES[target]

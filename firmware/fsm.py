@@ -47,7 +47,7 @@ class Machine:
     def _passes(self, guards, data):
         model = self.model
         for name in guards:
-            if name[0] == "!":
+            if name.startswith("!"):  # not name[0]: MicroPython interns a 1-char str as a qstr
                 if getattr(model, name[1:])(data):
                     return False
             elif not getattr(model, name)(data):

@@ -186,14 +186,16 @@ class Outcome:
 
 
 def _version_tuple(text):
+    """(1, 2, 0) from "1.2.0-rc1": the leading digits of each dotted part (bytes, so that no
+    character becomes a new qstr on MicroPython)."""
     parts = []  # type: list[int]
-    for piece in text.split("."):
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
+    for piece in text.encode().split(b"."):
+        n = 0
+        for b in piece:
+            if not 48 <= b <= 57:
                 break
-            digits += ch
-        parts.append(int(digits) if digits else 0)
+            n = n * 10 + b - 48
+        parts.append(n)
     return tuple(parts)
 
 
@@ -916,11 +918,24 @@ _SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 
 
 def quote(text):
-    """Percent-encode ``text`` for a query string."""
-    out = []
-    for b in text.encode():
-        out.append(chr(b) if b in _SAFE else "%%%02X" % b)
-    return "".join(out)
+    """Percent-encode ``text`` for a query string.
+
+    Built as bytes: on MicroPython ``chr()`` interns each character as a qstr, and the first
+    new qstr after import allocates a whole new qstr pool (about 9 KB) that is never freed.
+    """
+    raw = text.encode()
+    for b in raw:
+        if b not in _SAFE:
+            break
+    else:
+        return text
+    out = bytearray()
+    for b in raw:
+        if b in _SAFE:
+            out.append(b)
+        else:
+            out.extend(("%%%02X" % b).encode())
+    return out.decode()
 
 
 def _index_of(field):

@@ -519,6 +519,17 @@ def test_hello_passes_on_config_and_minimum_offline_firmware():
     assert out.min_offline_fw == "1.3.0"
     assert not C.firmware_allowed("1.2.0", out.min_offline_fw)
     assert C.firmware_allowed("1.3.0", "1.3.0") and C.firmware_allowed("1.10", "1.9.9")
+    assert C.firmware_allowed("1.3.0-rc1", "1.3") and not C.firmware_allowed("1.2.9x", "1.3")
+    assert not C.firmware_allowed("dev", "0.1")  # no digits: version 0
+
+
+def test_the_roster_cursor_is_percent_encoded():
+    """PRT-ROSTER-1: the cursor goes back as the ``after`` query parameter."""
+    assert C.quote("E0001") == "E0001"
+    assert C.quote("A-1._~z") == "A-1._~z"
+    assert C.quote("a b/&=") == "a%20b%2F%26%3D"
+    assert C.quote("社員") == "%E7%A4%BE%E5%93%A1"
+    assert C.quote("") == ""
 
 
 def test_roster_fetch_ends_even_if_the_caller_never_confirms_or_the_cursor_stalls():

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -52,6 +53,8 @@ host.call("service", "{}")  # the host module keeps a 64 KiB answer buffer: part
 # terminal's: it is made before the base is taken.
 events, window = schedule(50, EPOCH)
 events.append((_at(19, 0), -2, "end"))
+import micropython
+micropython.qstr_info()  # prints the qstr count: compared with the one at the end
 gc.collect()
 base = gc.mem_alloc()
 
@@ -112,6 +115,7 @@ for event in events:
             peak, peak_minute, peak_what = used, rig.now // 60000, "tap"
         if used > tap_peak:
             tap_peak = used
+micropython.qstr_info()
 gc.collect()
 ok = rig.held() == list(range(1, rig.journal.next_seq)) and rig.journal.unsent_count == 0
 print("result", base, booted, peak, peak_minute, tap_peak, turns, ok, gc.mem_alloc(), peak_what)
@@ -202,7 +206,8 @@ def _day_heap() -> dict:
     if not res.ok:
         detail = res.stderr.decode(errors="replace")[-2000:] or str(res.trap)
         raise RuntimeError(f"guest day failed (status {res.exit_status}): {detail}")
-    fields = res.stdout.split(b"result")[1].split()
+    qstrs = [int(n) for n in re.findall(rb"n_qstr=(\d+)", res.stdout)]
+    fields = res.stdout.split(b"\nresult ")[1].split()
     base, booted, peak, minute, tap_peak, turns, ok, end, what = fields
     return {
         "heap_after_imports_bytes": int(base),
@@ -213,6 +218,9 @@ def _day_heap() -> dict:
         "heap_working_set_bytes": int(peak) - int(base),
         "heap_working_set_taps_bytes": int(tap_peak) - int(base),
         "heap_live_at_end_bytes": int(end),
+        # New qstrs are never freed, and the first past a pool's room allocates a new pool
+        # (about 9 KB): tests/tools/test_runtime_qstrs.py keeps this at 0.
+        "qstrs_interned_during_day": qstrs[1] - qstrs[0],
         "exchanges_measured": int(turns),
         "day_every_punch_delivered_micropython": ok == b"True",
         "day_fuel_micropython": res.fuel_used,
