@@ -15,14 +15,34 @@ SCHEME = "hmac-sha256="
 _BLOCK = const(64)
 
 
+# The last key's padded forms, (key, inner pad, outer pad): a terminal signs and verifies every
+# exchange under one secret, and making the pads each time was about 600 bytes of garbage per
+# HMAC. One tuple, replaced whole, so threads on the receiver never see a mixed entry.
+_pads = [(None, b"", b"")]  # type: list[tuple[bytes | None, bytes, bytes]]
+
+
+def _pads_of(key):
+    cached = _pads[0]
+    if cached[0] == key:
+        return cached
+    block = hashlib.sha256(key).digest() if len(key) > _BLOCK else key
+    inner = bytearray(_BLOCK)
+    outer = bytearray(_BLOCK)
+    for i in range(_BLOCK):
+        b = block[i] if i < len(block) else 0
+        inner[i] = b ^ 0x36
+        outer[i] = b ^ 0x5C
+    cached = (bytes(key), bytes(inner), bytes(outer))
+    _pads[0] = cached
+    return cached
+
+
 def hmac_sha256(key, message):
     """HMAC-SHA-256 of ``message`` under ``key`` (RFC 2104), as 32 bytes."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = bytes(key) + bytes(_BLOCK - len(key))
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    _, inner_pad, outer_pad = _pads_of(key)
+    inner = hashlib.sha256(inner_pad)
     inner.update(message)
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer = hashlib.sha256(outer_pad)
     outer.update(inner.digest())
     return outer.digest()
 

@@ -150,7 +150,11 @@ def test_hmac_sha256_matches_rfc_4231():
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
         ),
     ]
-    for key, message, expected in vectors:
+    # The empty key and message (a well-known value), which must not be taken for the empty
+    # cache entry the module starts with.
+    vectors.append((b"", b"", "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad"))
+    # Forwards, backwards and repeated: the padded key is cached for the last key only.
+    for key, message, expected in vectors + vectors[::-1] + vectors[:1] + vectors[:1]:
         assert hexlify(sign.hmac_sha256(key, message)).decode() == expected
 
 
