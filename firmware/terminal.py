@@ -549,8 +549,11 @@ class Terminal:
         self.machine.fire("stored", data)
 
     def _forget_old(self):
+        # Only people inside the double-punch window are remembered: at a busy door that is
+        # the taps of the last minute, not everyone who came that day (each entry holds its
+        # employee code: about 60 bytes of RAM).
         window = self.config["double_punch_s"] * 1000
-        if len(self._recent) > 64:
+        if len(self._recent) > 8:
             for who in list(self._recent):
                 if self._now - self._recent[who] >= window:
                     del self._recent[who]

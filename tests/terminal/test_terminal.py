@@ -93,6 +93,24 @@ def test_the_same_person_again_within_the_window_gets_already_recorded():
     assert r.journal.next_seq == 3
 
 
+def test_a_busy_minute_is_remembered_whole_and_the_memory_stays_small():
+    """Everyone inside the double-punch window is remembered, however many; people outside it
+    are forgotten, so the terminal's RAM does not grow with the day's headcount."""
+    r = rig(employees=30)
+    for i in range(1, 21):  # 20 people within 40 s
+        r.tap(i)
+        r.now += 2000
+    r.tap(1)  # the first of them, 40 s later: still inside the 60 s window
+    assert screen(r).lines[1] == "打刻済みです" and r.journal.next_seq == 21
+    r.now += 61000
+    for i in range(21, 31):  # ten more, a minute later
+        r.tap(i)
+        r.now += 5000
+    assert len(r.terminal._recent) <= 12  # the earlier twenty were forgotten
+    r.tap(25)  # still remembered: 25 s ago
+    assert screen(r).lines[1] == "打刻済みです" and r.journal.next_seq == 31
+
+
 def test_english_by_configuration_and_per_employee():
     r = rig(values={"language": "en"})
     r.tap(1)
