@@ -29,12 +29,12 @@ FORMAT_VERSION = const(1)
 _HEAD = "<4sBBHII"
 _HEAD_SIZE = const(16)
 
-# key: (kind, default, check) — kind is "int", "bool", "str", "choice", "hours", "list"; check is
-# (lo, hi) for int, the choices for choice, the maximum length for str and list.
 # The two copies' names, as whole constants: indexing "AB" would intern a 1-char string at run
 # time on MicroPython, and the first new qstr after import allocates a qstr pool.
 _COPY_NAMES = ("A", "B")
 
+# key: (kind, default, check) — kind is "int", "bool", "str", "choice", "hours", "list"; check is
+# (lo, hi) for int, the choices for choice, the maximum length for str and list.
 KEYS = {  # type: dict[str, tuple]
     "language": ("choice", "ja", ("ja", "en")),
     "utc_offset_min": ("int", 540, (-720, 840)),
