@@ -164,9 +164,7 @@ class Terminal:
         until the reader reports back. A damaged journal or roster still punches.
         """
         self._now = now_ms
-        self.clock.utc_offset_min = self.config["utc_offset_min"]
-        self.clock.jump_log_s = self.config["clock_jump_log_s"]
-        self.journal.nearly_full_percent = self.config["nearly_full_percent"]
+        self.use_config()
         if not self.clock.from_rtc(now_ms, rtc_epoch):
             self._log(now_ms, eventlog.CLOCK_INVALID, "no valid RTC at boot")
         self._log(now_ms, eventlog.BOOT, "boot %d fw %s %s" % (self.boot_id, VERSION, self.board))
@@ -177,6 +175,13 @@ class Terminal:
         if reader_fault is not None:
             self.machine.fire("reader_fault")
         return self._take()
+
+    def use_config(self):
+        """Pass the configuration's values on to the clock and the journal (at boot and after
+        the service changed the configuration)."""
+        self.clock.utc_offset_min = self.config["utc_offset_min"]
+        self.clock.jump_log_s = self.config["clock_jump_log_s"]
+        self.journal.nearly_full_percent = self.config["nearly_full_percent"]
 
     def _self_test(self, reader_fault):
         found = []

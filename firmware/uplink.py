@@ -208,9 +208,7 @@ class Uplink:
         reason = self.config.apply(config["version"], config["values"])
         if reason is None:
             self._event(now_ms, eventlog.CONFIG_CHANGED, "version %d" % config["version"])
-            self.clock.utc_offset_min = self.config["utc_offset_min"]
-            self.clock.jump_log_s = self.config["clock_jump_log_s"]
-            self.journal.nearly_full_percent = self.config["nearly_full_percent"]
+            self.terminal.use_config()
         else:
             self._event(now_ms, eventlog.CONFIG_REJECTED, reason[:106])
         self.client.config_applied(config["version"])

@@ -348,6 +348,21 @@ def test_configuration_from_the_service_is_checked_and_applied():
     assert r.config.version == 5 and eventlog.CONFIG_REJECTED in codes(r)
 
 
+def test_a_configuration_change_reaches_the_clock_and_the_journal():
+    r = rig()
+    values = {"utc_offset_min": 0, "clock_jump_log_s": 7, "nearly_full_percent": 50}
+    r.store.config[(TENANT, TERMINAL)] = {"version": 5, "values": values}
+    r.uplink.client.link_up(r.now)
+    r.run_until(r.now + 10000)
+    assert r.config.version == 5
+    assert r.clock.utc_offset_min == 0 and r.clock.jump_log_s == 7
+    assert r.journal.nearly_full_percent == 50
+    r.now += 61000
+    r.tap(1)
+    # 07:01 in Japan is 22:01 UTC, when the default schedule says clock-out
+    assert screen(r).lines[1] == "退勤 22:01"
+
+
 def test_corrupt_configuration_falls_back_to_defaults_and_says_so():
     r = rig(values={"double_punch_s": 5})
     r.config_flash.decay(40, 0, 2 * 1024)
