@@ -1,0 +1,267 @@
+"""The card reader the board gives ``firmware/main.py``: ``selftest`` and ``poll(now_ms)``.
+
+``Reader(chip, link)`` runs a chip's programs (``hardware/chip.py``) over a ``Link``, one
+exchange step per call, paced by the time passed in: no sleeps, the board's loop waits.
+
+``poll(now_ms)`` returns, and never raises:
+
+- ``None``: nothing new (no card, the card already reported is still there, an exchange in
+  progress, or a fault being retried);
+- a ``firmware.terminal.Card`` once per arrival: the IDm, how many targets answered, whether a
+  second read gave the same IDm (``stable``; random-ID cards and NFC-DEP phones do not), and
+  ``readable`` False when the card left between the two reads or the second read failed;
+- ``("fault", text)`` once, after ``fault_after`` consecutive failed cycles; then the reader
+  re-runs the chip's init every ``retry_ms`` and returns ``("ok",)`` once it answers again.
+
+A failed exchange is cancelled and the input flushed (``Link``); the next poll follows at
+once, and from the second failure in a row it is preceded by the chip's init (a chip that was
+reset mid-session forgot its configuration). After a report the card must leave the field
+(one empty poll) before the next report. Buffers are allocated once: a poll that reports
+nothing allocates nothing.
+
+``selftest(ticks_ms, wait_ms)`` runs the init program to its end (the board's clock and
+idle functions drive it) and returns None, or what failed; the chip's name and firmware
+version are in ``version``.
+"""
+
+from micropython import const
+
+from hardware import chip, felica
+from hardware.link import DONE, FAILED, PENDING
+
+_NONE = const(0)
+_INIT = const(1)
+_POLL1 = const(2)
+_POLL2 = const(3)
+_AFTER = const(4)
+
+OK_EVENT = ("ok",)
+
+
+class Reader:
+    def __init__(self, chip_driver, link, interval_ms=100, fault_after=3, retry_ms=1000):
+        from firmware.terminal import Card  # the terminal's own event type
+
+        self._card = Card
+        self.chip = chip_driver
+        self.link = link
+        self.interval_ms = interval_ms
+        self.fault_after = fault_after
+        self.retry_ms = retry_ms
+        self.idm = bytearray(8)
+        self.pmm = bytearray(8)
+        self.count = 0
+        self._first = bytearray(8)
+        self.version = ""  # "PN532 v1.6" once the chip answered GetFirmwareVersion
+        self.last_error = ""
+        self.faulted = False
+        self.polls = 0  # poll cycles started
+        self.failures = 0  # failed cycles, over the reader's life
+        self._program = None
+        self._purpose = _NONE
+        self._index = 0
+        self._hold_until = 0
+        self._next_ms = 0
+        self._cycle_ms = 0
+        self._need_init = True
+        self._strikes = 0
+        self._present = False
+        self._why = ""
+        self._step_done = False
+
+    # ------------------------------------------------------------------ board interface
+
+    def selftest(self, ticks_ms, wait_ms, limit_ms=2000):
+        """Run the init program now; None when the chip answered, else what failed."""
+        start = ticks_ms()
+        self._begin(self.chip.init, _INIT, start)
+        while True:
+            now = ticks_ms()
+            r = self._advance(now)
+            if r == DONE:
+                self._program = None
+                self._need_init = False
+                self._next_ms = now
+                return None
+            if r == FAILED or now - start > limit_ms:
+                self.last_error = self._failure_text() if r == FAILED else "init took too long"
+                self._program = None
+                self.faulted = True
+                self._need_init = True
+                self._next_ms = now + self.retry_ms
+                return self.last_error
+            wait_ms(1)
+
+    def poll(self, now_ms):
+        try:
+            return self._poll(now_ms)
+        except Exception as e:  # never raise into the board loop: a defect becomes a fault
+            self._program = None
+            self._need_init = True
+            self.last_error = "%s: reader defect %r" % (self.chip.name, e)
+            self._next_ms = now_ms + self.retry_ms
+            if self.faulted:
+                return None
+            self.faulted = True
+            return ("fault", self.last_error)
+
+    # ----------------------------------------------------------------------- the cycle
+
+    def _poll(self, now):
+        if self._program is None:
+            if now < self._next_ms:
+                return None
+            if self._need_init:
+                self._begin(self.chip.init, _INIT, now)
+            else:
+                self.polls += 1
+                self._cycle_ms = now
+                self._begin(self.chip.poll, _POLL1, now)
+        r = self._advance(now)
+        if r == PENDING:
+            return None
+        purpose = self._purpose
+        if r == FAILED:
+            self.last_error = self._failure_text()
+            self._program = None
+            return self._failed(now, purpose)
+        self._program = None
+        if purpose == _INIT:
+            self._need_init = False
+            self._next_ms = now
+            if self.faulted:
+                self.faulted = False
+                self._strikes = 0
+                return OK_EVENT
+            return None
+        if purpose == _AFTER:
+            self._next_ms = self._cycle_ms + self.interval_ms
+            return None
+        self._strikes = 0
+        if purpose == _POLL1:
+            if self.count == 0:
+                self._present = False
+                return self._finish(now, None)
+            if self._present:
+                return self._finish(now, None)
+            if self.count > 1:
+                return self._report(now, self.count, True, True)
+            for i in range(8):
+                self._first[i] = self.idm[i]
+            self._begin(self.chip.poll, _POLL2, now)
+            return None
+        # _POLL2: the second read of a new card
+        if self.count == 0:  # it left between the reads
+            return self._report(now, 1, True, False)
+        stable = felica.same(self.idm, self._first) and not felica.is_nfc_dep(self._first)
+        return self._report(now, self.count, stable, True)
+
+    def _report(self, now, count, stable, readable):
+        self._present = True
+        return self._finish(now, self._card(bytes(self._first), count, stable, readable))
+
+    def _finish(self, now, event):
+        if self.chip.after_poll:
+            self._begin(self.chip.after_poll, _AFTER, now)
+        else:
+            self._next_ms = self._cycle_ms + self.interval_ms
+        return event
+
+    def _failed(self, now, purpose):
+        self.failures += 1
+        self._strikes += 1
+        if self._strikes >= 2:
+            self._need_init = True
+        event = None
+        if purpose == _POLL2:  # the card was seen once: tell the person to touch again
+            event = self._report(now, 1, True, False)
+            self._program = None  # no RF-off program after a failure: the init follows
+        if self.faulted:
+            self._next_ms = now + self.retry_ms
+            return event
+        if self._strikes >= self.fault_after:
+            self.faulted = True
+            self._present = False
+            self._next_ms = now + self.retry_ms
+            return ("fault", self.last_error)
+        self._next_ms = now
+        return event
+
+    def _failure_text(self):
+        if self._why:
+            return self._why
+        step = self._program[self._index] if self._program is not None else None
+        name = chip.command_name(step[1]) if step is not None else "?"
+        text = "%s: %s: %s" % (self.chip.name, name, self.link.error_text())
+        if self.link.wrong:
+            text += " (%02X)" % self.link.wrong
+        return text
+
+    # --------------------------------------------------------------- program execution
+
+    def _begin(self, program, purpose, now):
+        self._program = program
+        self._purpose = purpose
+        self._index = 0
+        self._hold_until = now
+        self._why = ""
+        self.link.wrong = 0
+        self._start_step(now)
+
+    def _start_step(self, now):
+        frame, code, timeout_ms, kind, hold_ms = self._program[self._index]
+        if kind == chip.RAW:
+            self.link.write(frame)
+            self._hold_until = now + hold_ms
+            self._step_done = True
+        else:
+            self._step_done = False
+            self.link.start(frame, code, now, timeout_ms)
+
+    def _advance(self, now):
+        """Run the current program on; PENDING, DONE or FAILED."""
+        program = self._program
+        while True:
+            step = program[self._index]
+            if not self._step_done:
+                r = self.link.step(now)
+                if r == PENDING:
+                    return PENDING
+                if r == FAILED:
+                    return FAILED
+                if not self._take(step[3], now):
+                    return FAILED
+                self._hold_until = now + step[4]
+                self._step_done = True
+            if now < self._hold_until:
+                return PENDING
+            if self._index + 1 >= len(program):
+                return DONE
+            self._index += 1
+            self._start_step(now)
+
+    def _take(self, kind, now):
+        d = self.link.decoder
+        body = d.body
+        n = d.length
+        if kind == chip.POLL:
+            self.count = felica.parse_targets(body, n, self.idm, self.pmm)
+            if self.count < 0:
+                self._why = "%s: malformed poll answer" % self.chip.name
+                self.link.cancel()
+                return False
+        elif kind == chip.VERSION:
+            if n < 6 or body[2] != self.chip.ic:
+                self._why = "%s: GetFirmwareVersion names IC %s" % (
+                    self.chip.name,
+                    ("%02X" % body[2]) if n > 2 else "nothing",
+                )
+                return False
+            self.version = "%s v%x.%x" % (self.chip.name, body[3], body[4])
+        elif kind == chip.STATUS:
+            if n < 3 or body[2] != 0:
+                self._why = "%s: status %02X" % (self.chip.name, body[2] if n > 2 else 0xFF)
+                return False
+        elif kind == chip.RESET:
+            self.link.write(b"\x00\x00\xff\x00\xff\x00")
+        return True
