@@ -105,6 +105,10 @@ class Reader:
             self.faulted = True
             return ("fault", self.last_error)
 
+    def card_present(self):
+        """A card was reported and the field has not been seen empty since."""
+        return self._present
+
     # ----------------------------------------------------------------------- the cycle
 
     def _poll(self, now):
