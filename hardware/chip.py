@@ -7,14 +7,16 @@ Kinds: ``RAW`` (bytes with no answer: a wake-up preamble), ``CHECK`` (the right 
 is enough), ``STATUS`` (the first data byte must be 00), ``VERSION`` (GetFirmwareVersion),
 ``RESET`` (the reset command's answer, then an ACK from the host), ``POLL`` (a FeliCa poll).
 
-A chip object has ``name``, ``ic`` (the IC byte GetFirmwareVersion must name), and the
-programs ``init`` (also the recovery after faults), ``poll`` and ``after_poll`` (run once a
-poll cycle ends: RF off on the RC-S620S).
+A chip object has ``name``, the programs ``init`` (also the recovery after faults), ``poll``
+and ``after_poll`` (run once a poll cycle ends: RF off on the RC-S620S), ``version(body, n)``
+(the GetFirmwareVersion answer as text, or None when it names another chip) and
+``parse_poll(body, n, idm, pmm)`` (targets found, -1 for a malformed answer). ``Pn53xDriver``
+gives the last two for the PN53x family (``ic``: the IC byte the answer must name).
 """
 
 from micropython import const
 
-from hardware import pn53x
+from hardware import felica, pn53x
 
 RAW = const(0)
 CHECK = const(1)
@@ -52,3 +54,20 @@ def raw(data, hold_ms=0):
 
 def command_name(code):
     return COMMAND_NAMES.get(code, "command %02X" % code)
+
+
+class Pn53xDriver:
+    name = "PN53x"
+    ic = 0
+
+    def version(self, body, n):
+        """``D5 03 IC Ver Rev Support``: the chip's name and version, or None."""
+        if n < 6 or body[2] != self.ic:
+            return None
+        return "%s v%x.%x" % (self.name, body[3], body[4])
+
+    def parse_poll(self, body, n, idm, pmm):
+        return felica.parse_targets(body, n, idm, pmm)
+
+    def command_name(self, code):
+        return command_name(code)

@@ -20,7 +20,7 @@ I2C_ADDRESS = const(0x24)
 WAKE_UP = b"\x55\x55" + bytes(15)  # HSU wake-up (Adafruit's; nfcpy sends 10 zeros)
 
 
-class PN532:
+class PN532(chip.Pn53xDriver):
     name = "PN532"
     ic = IC_PN532
 

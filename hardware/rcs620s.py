@@ -16,7 +16,7 @@ from hardware import chip, felica
 IC_RCS620S = const(0x33)
 
 
-class RCS620S:
+class RCS620S(chip.Pn53xDriver):
     name = "RC-S620S"
     ic = IC_RCS620S
 

@@ -26,7 +26,7 @@ version are in ``version``.
 
 from micropython import const
 
-from hardware import chip, felica
+from hardware import chip, felica, pn53x
 from hardware.link import DONE, FAILED, PENDING
 
 _NONE = const(0)
@@ -195,7 +195,7 @@ class Reader:
         if self._why:
             return self._why
         step = self._program[self._index] if self._program is not None else None
-        name = chip.command_name(step[1]) if step is not None else "?"
+        name = self.chip.command_name(step[1]) if step is not None else "?"
         text = "%s: %s: %s" % (self.chip.name, name, self.link.error_text())
         if self.link.wrong:
             text += " (%02X)" % self.link.wrong
@@ -249,23 +249,24 @@ class Reader:
         body = d.body
         n = d.length
         if kind == chip.POLL:
-            self.count = felica.parse_targets(body, n, self.idm, self.pmm)
+            self.count = self.chip.parse_poll(body, n, self.idm, self.pmm)
             if self.count < 0:
                 self._why = "%s: malformed poll answer" % self.chip.name
                 self.link.cancel()
                 return False
         elif kind == chip.VERSION:
-            if n < 6 or body[2] != self.chip.ic:
-                self._why = "%s: GetFirmwareVersion names IC %s" % (
+            version = self.chip.version(body, n)
+            if version is None:
+                self._why = "%s: GetFirmwareVersion answers %s" % (
                     self.chip.name,
-                    ("%02X" % body[2]) if n > 2 else "nothing",
+                    ("IC %02X" % body[2]) if n > 2 else "nothing",
                 )
                 return False
-            self.version = "%s v%x.%x" % (self.chip.name, body[3], body[4])
+            self.version = version
         elif kind == chip.STATUS:
             if n < 3 or body[2] != 0:
                 self._why = "%s: status %02X" % (self.chip.name, body[2] if n > 2 else 0xFF)
                 return False
         elif kind == chip.RESET:
-            self.link.write(b"\x00\x00\xff\x00\xff\x00")
+            self.link.write(pn53x.ACK_FRAME)
         return True

@@ -2,7 +2,8 @@
 (``hardware/``) over a simulated serial line or I2C bus, a chip model and a field of cards,
 under virtual time. Tests, the door day of ``make sim`` and the benchmark use it.
 
-``SimulatedReader(kind)``: ``kind`` is "pn532" (HSU), "pn532-i2c" or "rcs620s". ``run(ms)``
+``SimulatedReader(kind)``: ``kind`` is "pn532" (HSU), "pn532-i2c", "rcs620s" or "rcs380"
+(USB packets straight to the chip). ``run(ms)``
 polls every turn (20 ms, firmware/main.py's) and returns the events; ``tap(card)`` places a
 card, polls until the driver reported it, takes it away and polls until the driver saw the
 empty field, returning the events.
@@ -19,7 +20,7 @@ from simulator.readers.pn532 import PN532Chip
 from simulator.readers.rcs620s import RCS620SChip
 
 TURN_MS = 20
-KINDS = ("pn532", "pn532-i2c", "rcs620s")
+KINDS = ("pn532", "pn532-i2c", "rcs620s", "rcs380")
 
 
 class SimulatedReader:
@@ -28,7 +29,15 @@ class SimulatedReader:
             raise ValueError("reader kind %r: one of %s" % (kind, ", ".join(KINDS)))
         self.field = Field()
         self.kind = kind
-        if kind == "rcs620s":
+        if kind == "rcs380":
+            from hardware import pn53x, rcs380
+            from simulator.readers.rcs380 import RCS380Chip, SimUsbTransport
+
+            self.chip = RCS380Chip(self.field)
+            self.bus = SimUsbTransport(self.chip)
+            driver = rcs380.RCS380(system_code, rate_kbps)
+            self.link = Link(self.bus, pn53x.Decoder(300, True), rcs380.TFI_CHIP)
+        elif kind == "rcs620s":
             self.chip = RCS620SChip(self.field)
             self.bus = SerialLine(self.chip)
             driver = RCS620S(system_code, rate_kbps)
@@ -44,7 +53,8 @@ class SimulatedReader:
             driver = PN532(system_code, rate_kbps)
             transport = UartTransport(self.bus)
         self.line = self.bus
-        self.link = Link(transport)
+        if kind != "rcs380":
+            self.link = Link(transport)
         self.reader = Reader(driver, self.link)
         self.now = 0
         self.events = []  # (time, event) for every event the reader returned
@@ -113,6 +123,16 @@ class SimulatedReader:
             if e is not None:
                 got.append(e)
         return got
+
+    def cut(self, off=True):
+        """Disconnect the chip (a dead serial line, an I2C address nobody answers, an
+        unplugged USB device), or connect it again."""
+        if self.kind == "pn532-i2c":
+            self.bus.present = not off
+        elif self.kind == "rcs380":
+            self.bus.unplugged = off
+        else:
+            self.bus.dead = off
 
     def wire_bytes(self):
         """Bytes both ways on the serial line so far (0 on I2C)."""

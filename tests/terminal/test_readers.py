@@ -7,7 +7,7 @@ from hardware import pn53x
 from simulator.readers.field import EXAMPLE_IDM, FelicaCard, phone
 
 MICROPYTHON_HEAPSIZE = "4M"  # the terminal's Card comes with firmware.terminal (see test_main)
-KINDS = ("pn532", "pn532-i2c", "rcs620s")
+KINDS = ("pn532", "pn532-i2c", "rcs620s", "rcs380")
 
 
 def test_selftest_names_chip_and_version():
@@ -150,30 +150,27 @@ def test_no_answer_becomes_one_fault_and_recovers_by_itself():
     for kind in KINDS:
         b = Bench(kind)
         b.run(200)
-        if kind == "pn532-i2c":
-            b.bus.present = False  # unplugged: nobody acknowledges the address
-        else:
-            b.line.dead = True
+        b.cut()  # a dead line, an I2C address nobody acknowledges, an unplugged USB device
         events = b.run(5000)
         faults = [e for e in events if isinstance(e, tuple) and e[0] == "fault"]
         assert len(faults) == 1, events
         assert kind[:5].upper().replace("-", "") in faults[0][1].upper().replace("-", "")
-        if kind == "pn532-i2c":
-            b.bus.present = True
-        else:
-            b.line.dead = False
+        b.cut(False)
         events = b.run(1500)
         assert ("ok",) in events, events
         assert only_card(b.tap()).readable
 
 
 def test_chip_reset_mid_session_is_recovered():
-    for kind in ("pn532", "rcs620s", "pn532-i2c"):
+    for kind in KINDS:
         b = Bench(kind)
         b.run(300)
         b.chip.power_cycle()  # asleep (PN532), retries back to FF: an empty poll hangs
         b.run(600)
-        assert b.chip.retries == 0, kind  # the driver configured it again
+        if kind == "rcs380":
+            assert b.chip.command_type == 1  # the driver chose the command set again
+        else:
+            assert b.chip.retries == 0, kind  # the driver configured it again
         assert only_card(b.tap()).idm == EXAMPLE_IDM
         assert not [e for t, e in b.events if isinstance(e, tuple)], b.events
 
