@@ -24,7 +24,7 @@ class PN532(chip.Pn53xDriver):
     name = "PN532"
     ic = IC_PN532
 
-    def __init__(self, system_code=felica.SYSTEM_CODE_ANY, rate_kbps=212, hsu=True, slots=3):
+    def __init__(self, system_code=felica.SYSTEM_CODE_ANY, rate_kbps=212, hsu=True, slots=0):
         wake = (chip.raw(WAKE_UP, 2),) if hsu else ()
         steps = (
             chip.step(chip.CMD_SAM_CONFIGURATION, b"\x01\x00\x00"),
