@@ -57,7 +57,7 @@ class Reader:
         self.faulted = False
         self.polls = 0  # poll cycles started
         self.failures = 0  # failed cycles, over the reader's life
-        self._program = None
+        self._program = ()  # type: tuple
         self._purpose = _NONE
         self._index = 0
         self._hold_until = 0
@@ -79,13 +79,13 @@ class Reader:
             now = ticks_ms()
             r = self._advance(now)
             if r == DONE:
-                self._program = None
+                self._program = ()
                 self._need_init = False
                 self._next_ms = now
                 return None
             if r == FAILED or now - start > limit_ms:
                 self.last_error = self._failure_text() if r == FAILED else "init took too long"
-                self._program = None
+                self._program = ()
                 self.faulted = True
                 self._need_init = True
                 self._next_ms = now + self.retry_ms
@@ -96,7 +96,7 @@ class Reader:
         try:
             return self._poll(now_ms)
         except Exception as e:  # never raise into the board loop: a defect becomes a fault
-            self._program = None
+            self._program = ()
             self._need_init = True
             self.last_error = "%s: reader defect %r" % (self.chip.name, e)
             self._next_ms = now_ms + self.retry_ms
@@ -105,6 +105,10 @@ class Reader:
             self.faulted = True
             return ("fault", self.last_error)
 
+    def busy(self):
+        """An exchange or a program is under way (a bench waits for the end of a cycle)."""
+        return bool(self._program)
+
     def card_present(self):
         """A card was reported and the field has not been seen empty since."""
         return self._present
@@ -112,7 +116,7 @@ class Reader:
     # ----------------------------------------------------------------------- the cycle
 
     def _poll(self, now):
-        if self._program is None:
+        if not self._program:
             if now < self._next_ms:
                 return None
             if self._need_init:
@@ -127,9 +131,9 @@ class Reader:
         purpose = self._purpose
         if r == FAILED:
             self.last_error = self._failure_text()
-            self._program = None
+            self._program = ()
             return self._failed(now, purpose)
-        self._program = None
+        self._program = ()
         if purpose == _INIT:
             self._need_init = False
             self._next_ms = now
@@ -179,7 +183,7 @@ class Reader:
         event = None
         if purpose == _POLL2:  # the card was seen once: tell the person to touch again
             event = self._report(now, 1, True, False)
-            self._program = None  # no RF-off program after a failure: the init follows
+            self._program = ()  # no RF-off program after a failure: the init follows
         if self.faulted:
             self._next_ms = now + self.retry_ms
             return event
@@ -194,7 +198,7 @@ class Reader:
     def _failure_text(self):
         if self._why:
             return self._why
-        step = self._program[self._index] if self._program is not None else None
+        step = self._program[self._index] if self._program else None
         name = self.chip.command_name(step[1]) if step is not None else "?"
         text = "%s: %s: %s" % (self.chip.name, name, self.link.error_text())
         if self.link.wrong:

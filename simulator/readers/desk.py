@@ -29,32 +29,8 @@ class SimulatedReader:
             raise ValueError("reader kind %r: one of %s" % (kind, ", ".join(KINDS)))
         self.field = Field()
         self.kind = kind
-        if kind == "rcs380":
-            from hardware import pn53x, rcs380
-            from simulator.readers.rcs380 import RCS380Chip, SimUsbTransport
-
-            self.chip = RCS380Chip(self.field)
-            self.bus = SimUsbTransport(self.chip)
-            driver = rcs380.RCS380(system_code, rate_kbps)
-            self.link = Link(self.bus, pn53x.Decoder(300, True), rcs380.TFI_CHIP)
-        elif kind == "rcs620s":
-            self.chip = RCS620SChip(self.field)
-            self.bus = SerialLine(self.chip)
-            driver = RCS620S(system_code, rate_kbps)
-            transport = UartTransport(self.bus)
-        elif kind == "pn532-i2c":
-            self.chip = PN532Chip(self.field)
-            self.bus = SimI2C(self.chip)
-            driver = PN532(system_code, rate_kbps, hsu=False)
-            transport = I2cTransport(self.bus)
-        else:
-            self.chip = PN532Chip(self.field)
-            self.bus = SerialLine(self.chip)
-            driver = PN532(system_code, rate_kbps)
-            transport = UartTransport(self.bus)
+        self.chip, self.bus, driver, self.link = _wire(kind, self.field, system_code, rate_kbps)
         self.line = self.bus
-        if kind != "rcs380":
-            self.link = Link(transport)
         self.reader = Reader(driver, self.link)
         self.now = 0
         self.events = []  # (time, event) for every event the reader returned
@@ -137,3 +113,26 @@ class SimulatedReader:
     def wire_bytes(self):
         """Bytes both ways on the serial line so far (0 on I2C)."""
         return getattr(self.bus, "written", 0) + getattr(self.bus, "sent", 0)
+
+
+def _wire(kind, field, system_code, rate_kbps):
+    """(chip model, bus, driver, link) for ``kind``."""
+    if kind == "rcs380":
+        from hardware import pn53x, rcs380
+        from simulator.readers.rcs380 import RCS380Chip, SimUsbTransport
+
+        chip = RCS380Chip(field)
+        bus = SimUsbTransport(chip)
+        link = Link(bus, pn53x.Decoder(300, True), rcs380.TFI_CHIP)
+        return chip, bus, rcs380.RCS380(system_code, rate_kbps), link
+    if kind == "rcs620s":
+        sony = RCS620SChip(field)
+        line = SerialLine(sony)
+        return sony, line, RCS620S(system_code, rate_kbps), Link(UartTransport(line))
+    nxp = PN532Chip(field)
+    if kind == "pn532-i2c":
+        i2c = SimI2C(nxp)
+        driver = PN532(system_code, rate_kbps, hsu=False)
+        return nxp, i2c, driver, Link(I2cTransport(i2c))
+    hsu = SerialLine(nxp)
+    return nxp, hsu, PN532(system_code, rate_kbps), Link(UartTransport(hsu))

@@ -103,7 +103,7 @@ class Field:
         if n == 0:
             return []
         self._turn += 1
-        out = []
+        out = []  # type: list
         for k in range(n):
             card = cards[(k + self._turn) % n]
             a = card.answer(system_code, request_code, rate)

@@ -27,17 +27,22 @@ class SerialLine:
         self._pending = []  # [ready_ms, bytes]
         self._drop = 0
         self._flip = 0
+        self._skip = 0
         self._insert = b""
         self._truncate = -1
         self._truncate_skip = 0
 
     # ----------------------------------------------------------------- fault controls
 
-    def drop(self, n):
+    def drop(self, n, skip=0):
+        """Lose ``n`` bytes of the next output (after ``skip`` more), from byte ``start``."""
         self._drop = n
+        self._skip = skip
 
-    def flip(self, n):
+    def flip(self, n, skip=0):
+        """Invert the low bit of ``n`` bytes of the next output (after ``skip`` more)."""
         self._flip = n
+        self._skip = skip
 
     def insert(self, data):
         self._insert = bytes(data)
@@ -74,7 +79,9 @@ class SerialLine:
         if self._insert:
             data = self._insert + data
             self._insert = b""
-        if self._drop or self._flip:
+        if (self._drop or self._flip) and self._skip:
+            self._skip -= 1
+        elif self._drop or self._flip:
             b = bytearray(data)
             i = min(self.start, len(b))
             while self._flip and i < len(b):

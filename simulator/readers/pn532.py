@@ -33,7 +33,7 @@ class PN532Chip(Pn53xChip):
     interface = "hsu"  # or "i2c": the address match wakes the chip, no byte is lost
 
     def receive(self, data):
-        out = []
+        out = []  # type: list
         for b in data:
             if self.asleep:
                 self.asleep = False

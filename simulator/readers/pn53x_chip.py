@@ -72,7 +72,7 @@ class Pn53xChip:
     # -------------------------------------------------------------------- the wire
 
     def receive(self, data):
-        out = []
+        out = []  # type: list
         for b in data:
             self._byte(b, out)
         return out

@@ -40,7 +40,7 @@ class RCS380Chip:
         self.decoder.reset()
 
     def receive(self, data):
-        out = []
+        out = []  # type: list
         for b in bytes(data):
             r = self.decoder.push(b)
             if r == pn53x.FRAME:

@@ -75,7 +75,7 @@ def record(sim, start_ms, cycles):
     chip.receive = receive
     sim.now = start_ms
     polls = sim.reader.polls
-    while sim.reader.polls < polls + cycles or sim.reader._program is not None:
+    while sim.reader.polls < polls + cycles or sim.reader.busy():
         sim.turn()
     chip.receive = old
     return [s for s in script], sim.now, bus

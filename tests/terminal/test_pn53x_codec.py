@@ -7,7 +7,7 @@ POLL_RCS620S = bytes.fromhex("0000ff09f7d44a010100ffff0000e200")  # PERIPHERALS.
 
 def decode_all(data, decoder=None):
     d = decoder if decoder is not None else pn53x.Decoder()
-    out = []
+    out = []  # type: list
     for b in data:
         r = d.push(b)
         if r == pn53x.FRAME:

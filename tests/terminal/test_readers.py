@@ -93,32 +93,40 @@ def _read_after(kind, spoil, expect_error=None):
     return b
 
 
+def _flip_at(position):
+    def spoil(b):  # one bit of the response (the chip's second output, after its ACK)
+        b.line.start = position
+        b.line.flip(1, skip=1)
+
+    return spoil
+
+
 def test_bad_lcs_and_bad_dcs_are_asked_again():
     for kind in ("pn532", "rcs620s"):
-        b = _read_after(kind, lambda b: (setattr(b.line, "start", 10), b.line.flip(1)))
+        b = _read_after(kind, _flip_at(4))  # the response's LCS
         assert b.link.retries >= 1 and b.reader.failures == 0  # the NACK got the answer again
-        b = _read_after(kind, lambda b: (setattr(b.line, "start", 9), b.line.flip(1)))
+        b = _read_after(kind, _flip_at(12))  # a data byte (the IDm): the DCS fails
         assert b.link.retries >= 1 and b.reader.failures == 0
 
 
 def test_twice_bad_checksum_fails_the_cycle_and_the_next_poll_reads():
     def spoil(b):
-        b.line.start = 12
-        b.line.flip(1)
-        b.chip_flips = 0
         old = b.chip.receive
+        b.broken = 0
 
-        def receive(data):  # every answer of the next exchange arrives broken
-            out = old(data)
-            if b.chip_flips < 3:
-                b.chip_flips += 1
-                b.line.start = 12
-                b.line.flip(1)
+        def receive(data):  # the next response and its repeat after the NACK arrive broken
+            out = []
+            for delay, frame in old(data):
+                if len(frame) > 12 and b.broken < 2:
+                    b.broken += 1
+                    frame = frame[:12] + bytes((frame[12] ^ 1,)) + frame[13:]
+                out.append((delay, frame))
             return out
 
         b.chip.receive = receive
 
-    _read_after("pn532", spoil, "bad")
+    b = _read_after("pn532", spoil, "PN532: InListPassiveTarget: bad data checksum")
+    assert b.broken == 2 and b.link.retries == 1
 
 
 def test_wrong_tfi_unexpected_code_error_frame_and_nack():

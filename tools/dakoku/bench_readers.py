@@ -66,7 +66,7 @@ def _script(kind: str, card: bool) -> tuple[list[bytes], int]:
     if card:
         sim.field.place(FelicaCard())
     sim.run(_WARM_MS)
-    while sim.reader._program is not None:
+    while sim.reader.busy():
         sim.turn()
     start = sim.now
     script, _end, _bus = record(sim, start, 3)
