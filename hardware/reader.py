@@ -7,9 +7,11 @@ exchange step per call, paced by the time passed in: no sleeps, the board's loop
 
 - ``None``: nothing new (no card, the card already reported is still there, an exchange in
   progress, or a fault being retried);
-- a ``firmware.terminal.Card`` once per arrival: the IDm, how many targets answered, whether a
-  second read gave the same IDm (``stable``; random-ID cards and NFC-DEP phones do not), and
-  ``readable`` False when the card left between the two reads or the second read failed;
+- a ``firmware.terminal.Card`` once per arrival: the IDm, how many targets answered, whether
+  two reads in a row gave the same IDm (``stable``: a second read, and a third when the first
+  two differ, since the PN53x's 8-bit checksum misses some spoilt frames, such as a lost 00
+  byte; random-ID cards and NFC-DEP phones are never stable), and ``readable`` False when the
+  card left between the reads or a later read failed;
 - ``("fault", text)`` once, after ``fault_after`` consecutive failed cycles; then the reader
   re-runs the chip's init every ``retry_ms`` and returns ``("ok",)`` once it answers again.
 
@@ -34,6 +36,7 @@ _INIT = const(1)
 _POLL1 = const(2)
 _POLL2 = const(3)
 _AFTER = const(4)
+_POLL3 = const(5)
 
 OK_EVENT = ("ok",)
 
@@ -152,17 +155,28 @@ class Reader:
                 return self._finish(now, None)
             if self._present:
                 return self._finish(now, None)
+            self._keep_idm()
             if self.count > 1:
                 return self._report(now, self.count, True, True)
-            for i in range(8):
-                self._first[i] = self.idm[i]
             self._begin(self.chip.poll, _POLL2, now)
             return None
-        # _POLL2: the second read of a new card
+        # _POLL2, _POLL3: the next read of a new card
         if self.count == 0:  # it left between the reads
             return self._report(now, 1, True, False)
-        stable = felica.same(self.idm, self._first) and not felica.is_nfc_dep(self._first)
-        return self._report(now, self.count, stable, True)
+        if self.count > 1:
+            self._keep_idm()
+            return self._report(now, self.count, True, True)
+        if felica.same(self.idm, self._first):
+            return self._report(now, 1, not felica.is_nfc_dep(self._first), True)
+        self._keep_idm()
+        if purpose == _POLL2:  # one read may have been spoilt on the line: a third decides
+            self._begin(self.chip.poll, _POLL3, now)
+            return None
+        return self._report(now, 1, False, True)  # a new IDm at every read: a random ID
+
+    def _keep_idm(self):
+        for i in range(8):
+            self._first[i] = self.idm[i]
 
     def _report(self, now, count, stable, readable):
         self._present = True
@@ -181,7 +195,7 @@ class Reader:
         if self._strikes >= 2:
             self._need_init = True
         event = None
-        if purpose == _POLL2:  # the card was seen once: tell the person to touch again
+        if purpose == _POLL2 or purpose == _POLL3:  # the card was seen: ask to touch again
             event = self._report(now, 1, True, False)
             self._program = ()  # no RF-off program after a failure: the init follows
         if self.faulted:

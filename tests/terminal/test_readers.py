@@ -219,3 +219,23 @@ def test_poll_never_raises():
     b.chip.receive = broken
     events = b.run(300)
     assert events and events[0][0] == "fault", events
+
+
+def test_two_cards_report_the_first_ones_idm():
+    # found by tests/readers/test_reader_statemachine.py: the IDm was all zeros
+    b = Bench("pn532")
+    b.field.place(FelicaCard())
+    b.field.place(FelicaCard())
+    card = only_card(b.run(400))
+    assert card.count == 2 and card.idm == EXAMPLE_IDM
+
+
+def test_a_lost_zero_byte_that_the_checksum_misses_is_not_reported():
+    # found by the state machine: a 00 byte of the IDm lost on the line shifts the postamble
+    # into the frame, the 8-bit DCS still adds up, and the first read's IDm is wrong
+    b = Bench("pn532")
+    b.run(200)
+    b.line.start = 15  # IDm byte 4 (00) of the next response
+    b.line.drop(1, skip=1)
+    card = only_card(b.tap(FelicaCard(bytes((1, 46, 76, 210, 0, 0, 0, 1)))))
+    assert card.idm == bytes((1, 46, 76, 210, 0, 0, 0, 1)) and card.stable and card.readable
