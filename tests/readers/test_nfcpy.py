@@ -25,7 +25,11 @@ def test_nfcpy_pn532_driver_over_a_pty(nfc):
         device._path = pty.path
         try:
             assert "PN532v1.6" in str(device)
-            assert chip.baud == 921600  # nfcpy switched the line up, as on a real PN532
+            # nfcpy asked for 921600 baud (SetSerialBaudrate 07). Whether the chip saw the host's
+            # ACK that completes the switch is a race: nfcpy reopens the port at once, and
+            # closing a pty slave flushes what the master has not read yet. The pty does not
+            # emulate the rate, so either way the exchange goes on.
+            assert chip.commands[:3] == [0x02, 0x14, 0x10]
             assert _sense(nfc, device) is None  # empty field
             field.place(FelicaCard(IDM))
             res = _sense(nfc, device)
@@ -71,3 +75,18 @@ def test_nfcpy_pn532_driver_through_a_line_that_drops_a_frame_fails_cleanly(nfc)
         except OSError:
             return
     raise AssertionError("nfcpy accepted frames with bad checksums")
+
+
+def test_without_nfcpy_ci_fails_and_a_desk_skips(monkeypatch):
+    import sys
+
+    import pytest
+    from nfcpy_support import require_nfcpy
+
+    monkeypatch.setitem(sys.modules, "nfc", None)  # import nfc raises ImportError
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(ImportError):
+        require_nfcpy()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        require_nfcpy()

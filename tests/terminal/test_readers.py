@@ -239,3 +239,16 @@ def test_a_lost_zero_byte_that_the_checksum_misses_is_not_reported():
     b.line.drop(1, skip=1)
     card = only_card(b.tap(FelicaCard(bytes((1, 46, 76, 210, 0, 0, 0, 1)))))
     assert card.idm == bytes((1, 46, 76, 210, 0, 0, 0, 1)) and card.stable and card.readable
+
+
+def test_a_slow_line_is_waited_for_and_a_stalled_one_retried():
+    b = Bench("pn532")
+    b.line.delay_ms = 60  # within the 100 ms the driver waits for the ACK
+    assert only_card(b.tap()).stable and b.reader.failures == 0
+    b.line.delay_ms = 150  # past it: no ACK in time, the cycle fails, nothing is reported
+    events = b.run(400)
+    assert b.reader.failures >= 1 and "no ACK" in b.reader.last_error
+    assert not [e for e in events if not isinstance(e, tuple)]
+    b.line.delay_ms = 0
+    b.run(2000)
+    assert only_card(b.tap()).stable
