@@ -117,3 +117,14 @@ def test_dakoku_reader_pasori_prints_the_reason_and_fails(monkeypatch, capsys):
     monkeypatch.setattr(pasori, "open_pasori", no_reader)
     assert cli.main(["reader", "pasori"]) == 1
     assert "dakoku reader: no RC-S380 found" in capsys.readouterr().err
+
+
+def test_taps_from_a_pasori_reach_a_terminal_on_the_desktop_rig():
+    field = Field()
+    field.place(FelicaCard(IDM))
+    reader = pasori.open_pasori(_finder(FakeUsbDevice(RCS380Chip(field))))
+    lines: list[str] = []
+    taps = pasori.watch(reader, lines.append, seconds=0.6, door=True)
+    assert taps == 1, lines
+    assert lines[0] == f"tap IDm {IDM.hex()} cards 1 stable True readable True: ok"
+    assert lines[1].startswith("  screen: ") and len(lines) == 2, lines  # the terminal answered

@@ -161,15 +161,38 @@ def open_pasori(find: Callable | None = None, system_code: int = 0xFFFF) -> Read
     return reader
 
 
-def watch(reader: Reader, printer: Callable[[str], None] = print, seconds: float = 0) -> int:
-    """Poll every 20 ms and print each tap (for ever, or ``seconds``); the taps seen."""
+def watch(
+    reader: Reader,
+    printer: Callable[[str], None] = print,
+    seconds: float = 0,
+    door: bool = False,
+) -> int:
+    """Poll every 20 ms (for ever, or ``seconds``) and print each tap; the taps seen. With
+    ``door``, each event goes to a terminal on the desktop rig (simulator/door.py, the
+    receiver in memory, the clock running in real time) and its screen is printed (a real
+    card is not on the rig's roster: the terminal answers it as an unknown card)."""
+    rig = None
+    if door:
+        from simulator.door import Rig
+
+        rig = Rig(employees=3)
+        rig.settle()
     start = time.monotonic()
     taps = 0
     while not seconds or time.monotonic() - start < seconds:
         now = int((time.monotonic() - start) * 1000)
         event = reader.poll(now)
+        if rig is not None and now > rig.now:
+            rig.now = now
+            rig.tick()
+            rig.settle()
         if isinstance(event, tuple):
             printer("reader " + " ".join(str(x) for x in event))
+            if rig is not None:
+                if event[0] == "fault":
+                    rig._out(rig.terminal.reader_fault(rig.now, event[1]))
+                else:
+                    rig._out(rig.terminal.reader_ok(rig.now))
         elif event is not None:
             taps += 1
             what = "ok" if event.readable and event.stable and event.count == 1 else "refused"
@@ -177,5 +200,10 @@ def watch(reader: Reader, printer: Callable[[str], None] = print, seconds: float
                 f"tap IDm {event.idm.hex()} cards {event.count} stable {event.stable} "
                 f"readable {event.readable}: {what}"
             )
+            if rig is not None:
+                rig._out(rig.terminal.card(rig.now, event))
+                screen = rig.last_screen()
+                if screen is not None:
+                    printer("  screen: " + " | ".join(screen.lines))
         time.sleep(0.02)
     return taps

@@ -1,6 +1,7 @@
 """``dakoku reader``: card readers on the desktop.
 
-``dakoku reader pasori [--seconds N]``  print each tap on a real Sony RC-S380 (pyusb)
+``dakoku reader pasori [--door]``       print each tap on a real Sony RC-S380 (pyusb); with
+                                        --door, a terminal on the desktop rig answers it
 ``dakoku reader pty CHIP [--idm HEX]``  serve a simulated PN532 or RC-S620S with a card on a
                                         pseudo-terminal until Ctrl-C (any serial program,
                                         nfcpy's tty driver, a board's driver on a PC)
@@ -18,6 +19,9 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("pasori", help="print each tap on a real RC-S380 (PaSoRi)")
     p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    p.add_argument(
+        "--door", action="store_true", help="send each tap to a terminal on the desktop rig"
+    )
     p = sub.add_parser("pty", help="serve a simulated chip with a card on a pseudo-terminal")
     p.add_argument("chip", choices=["pn532", "rcs620s"])
     p.add_argument("--idm", default="012e4cd200000001", help="the card's IDm (16 hex digits)")
@@ -33,7 +37,7 @@ def main(argv: list[str]) -> int:
             return 1
         print(f"{reader.version}: touch a card (Ctrl-C to stop)")
         try:
-            watch(reader, seconds=args.seconds)
+            watch(reader, seconds=args.seconds, door=args.door)
         except KeyboardInterrupt:
             pass
         return 0
