@@ -2,6 +2,7 @@
 
 ``dakoku reader pasori [--door]``       print each tap on a real Sony RC-S380 (pyusb); with
                                         --door, a terminal on the desktop rig answers it
+``dakoku reader serial PATH [--chip C]`` the same for a PN532 or RC-S620S on a serial port
 ``dakoku reader pty CHIP [--idm HEX]``  serve a simulated PN532 or RC-S620S with a card on a
                                         pseudo-terminal until Ctrl-C (any serial program,
                                         nfcpy's tty driver, a board's driver on a PC)
@@ -22,6 +23,13 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--door", action="store_true", help="send each tap to a terminal on the desktop rig"
     )
+    p = sub.add_parser("serial", help="print each tap on a PN532 or RC-S620S on a serial port")
+    p.add_argument("path", help="the port: /dev/ttyUSB0, COM3, or a simulated chip's pty")
+    p.add_argument("--chip", choices=["pn532", "rcs620s"], default="pn532")
+    p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    p.add_argument(
+        "--door", action="store_true", help="send each tap to a terminal on the desktop rig"
+    )
     p = sub.add_parser("pty", help="serve a simulated chip with a card on a pseudo-terminal")
     p.add_argument("chip", choices=["pn532", "rcs620s"])
     p.add_argument("--idm", default="012e4cd200000001", help="the card's IDm (16 hex digits)")
@@ -36,6 +44,21 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(f"dakoku reader: {e}\n")
             return 1
         print(f"{reader.version}: touch a card (Ctrl-C to stop)")
+        try:
+            watch(reader, seconds=args.seconds, door=args.door)
+        except KeyboardInterrupt:
+            pass
+        return 0
+    if args.what == "serial":
+        from dakoku.pasori import watch
+        from dakoku.serialreader import open_serial_reader
+
+        try:
+            reader = open_serial_reader(args.path, args.chip)
+        except OSError as e:
+            sys.stderr.write(f"dakoku reader: {e}\n")
+            return 1
+        print(f"{reader.version} on {args.path}: touch a card (Ctrl-C to stop)")
         try:
             watch(reader, seconds=args.seconds, door=args.door)
         except KeyboardInterrupt:
