@@ -43,3 +43,12 @@ def test_a_port_that_does_not_answer_is_said(capsys):
     assert "did not answer its self-test: RC-S620S: ResetMode: no ACK" in err, err
     assert cli.main(["reader", "serial", "/dev/nonexistent-port"]) == 1
     assert "cannot open /dev/nonexistent-port" in capsys.readouterr().err
+
+
+def test_a_pty_host_at_the_wrong_baud_rate_gets_garbage():
+    field = Field()
+    field.place(FelicaCard(IDM))
+    with PtyChip(PN532Chip(field), check_baud=True) as pty:
+        with pytest.raises(OSError, match=r"did not answer its self-test: PN532: .*no ACK"):
+            open_serial_reader(pty.path, "pn532", baud=9600)
+        assert open_serial_reader(pty.path, "pn532").version == "PN532 v1.6"
