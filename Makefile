@@ -8,7 +8,9 @@ STAMP  := $(VENV)/.dakoku-installed
 STUBS  := $(VENV)/micropython-stubs
 # The MicroPython port whose stubs type-check terminal code (ESP32: the PiT-style board).
 STUBS_PORT ?= esp32
-TERMINAL_CODE := firmware protocol hardware simulator/norflash.py simulator/powercut.py simulator/protocolload.py simulator/door.py simulator/doorbench.py tests/terminal
+# The simulated readers that run in the guest (pty.py and usb.py are CPython only).
+READER_SIM := $(addprefix simulator/readers/,__init__.py field.py line.py pn53x_chip.py pn532.py rcs620s.py rcs380.py i2c.py desk.py replay.py)
+TERMINAL_CODE := firmware protocol hardware simulator/norflash.py simulator/powercut.py simulator/protocolload.py simulator/door.py simulator/doorbench.py $(READER_SIM) tests/terminal
 
 .PHONY: setup sim test test-fast lint typecheck bench clean help
 

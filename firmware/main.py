@@ -13,6 +13,8 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     entropy()                   a few random bytes (os.urandom) for the uplink's jitter, or b""
     reader_selftest()           None when the reader answers at boot, else what failed (text)
     reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",), None
+                                (hardware.reader.Reader gives both for a PN532, RC-S620S or
+                                RC-S380: docs/HARDWARE.md)
     key_poll(now_ms)            a key name or None
     show(lines, style); beep(pattern); led(pattern); reboot()
     net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE)

@@ -62,6 +62,7 @@ class Rig:
         flash_dir=None,
         service=None,
         receiver=None,
+        reader=None,
     ):
         self.now = 0  # virtual milliseconds since power-on
         self.epoch0 = EPOCH if rtc is None else rtc  # the service's time at now == 0
@@ -96,6 +97,11 @@ class Rig:
         self.boot_id = boot_id
         self.values = values
         self.reader_selftest = None  # what the reader's self-test finds at the next boot
+        # With a simulated reader (simulator/readers/desk.py), taps go through the real driver
+        # and the chip's bytes; without one, the rig hands the terminal a ready Card.
+        self.reader = reader
+        if reader is not None:
+            self.reader_selftest = reader.selftest_result
         self.last_exchange = ""  # kind of the last uplink request (benchmarks report it)
         self.power_on()
 
@@ -153,8 +159,26 @@ class Rig:
     # ------------------------------------------------------------------- the door
 
     def tap(self, i=None, card=None):
+        if card is None and self.reader is not None:
+            return self._reader_tap(card_of(i))
         c = card if card is not None else Card(card_of(i))
         return self._out(self.terminal.card(self.now, c))
+
+    def _reader_tap(self, idm):
+        """A card held to the simulated reader: the driver's events go to the terminal as
+        firmware/main.py passes them."""
+        from simulator.readers.field import FelicaCard
+
+        self.reader.catch_up(self.now)
+        actions = []
+        for event in self.reader.quick_tap(FelicaCard(idm)):
+            if isinstance(event, Card):
+                actions += self.terminal.card(self.now, event)
+            elif event[0] == "fault":
+                actions += self.terminal.reader_fault(self.now, event[1])
+            else:
+                actions += self.terminal.reader_ok(self.now)
+        return self._out(actions)
 
     def finger(self, result, template=0):
         return self._out(self.terminal.finger(self.now, Finger(result, template)))

@@ -19,6 +19,7 @@ from simulator.cloud.service import RunningReceiver
 from simulator.cloud.store import SqlStore
 from simulator.cloud.wire import HttpLink
 from simulator.door import SECRET, TENANT, TERMINAL, Rig, add_employees, day
+from simulator.readers.desk import SimulatedReader
 
 
 class CloudDay:
@@ -52,13 +53,24 @@ def cloud_day(
         with RunningReceiver(store, clock=clock) as running:
             host, port = running.receiver.address
             link = HttpLink(host, port)
+            reader = SimulatedReader("pn532")  # taps through the real driver, bytes and all
             rig = Rig(
                 employees=people,
                 journal_sectors=16,
                 service=lambda data, _now: link.exchange(data),
                 receiver=store,
+                reader=reader,
             )
             ok, lines, rig = day(people, printer, rig)
+            printer(
+                "reader: %s on a simulated HSU line, %d polls, %d bytes on the wire, %d faults"
+                % (
+                    reader.reader.version,
+                    reader.reader.polls,
+                    reader.wire_bytes(),
+                    reader.reader.failures,
+                )
+            )
             link.close()
         held = store.held(TENANT, TERMINAL)
         recorded = rig.journal.next_seq - 1

@@ -153,12 +153,20 @@ def bench_receiver() -> dict:
     return run()
 
 
+def bench_readers() -> dict:
+    """The card readers: wire time per poll, heap and fuel per poll on MicroPython, resync."""
+    from dakoku.bench_readers import bench_readers as run
+
+    return run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
     "protocol": bench_protocol,
     "firmware": bench_firmware,
     "receiver": bench_receiver,
+    "readers": bench_readers,
 }
 
 

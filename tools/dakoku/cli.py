@@ -124,6 +124,12 @@ def _cloud(argv: list[str]) -> int:
     return cloud_main(argv)
 
 
+def _reader(argv: list[str]) -> int:
+    from dakoku.readercli import main as reader_main
+
+    return reader_main(argv)
+
+
 def _firmware(argv: list[str]) -> int:
     from dakoku.statediagram import main as firmware_main
 
@@ -136,6 +142,7 @@ COMMANDS = {
     "firmware": (_firmware, "firmware tools: 'diagram' writes the state diagram (Mermaid)"),
     "cloud": (_cloud, "run and administer the reference receiver (SQLite or PostgreSQL)"),
     "bench": (_bench, "run benchmarks and print their figures"),
+    "reader": (_reader, "card readers: a real RC-S380, or a simulated chip on a pty"),
 }
 
 
