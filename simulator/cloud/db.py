@@ -343,6 +343,19 @@ class SqliteDb:
         with self._lock:
             yield Tx(self._conn.cursor(), False)
 
+    @contextmanager
+    def scrubbing(self, table: str) -> Iterator[None]:
+        """Rewrite rows inside this so that their old content is gone from the disk: deleted
+        and overwritten bytes are zeroed (``secure_delete``), and the WAL, which may still hold
+        old page images, is checkpointed and truncated after."""
+        with self._lock:
+            self._conn.execute("PRAGMA secure_delete=ON")
+            try:
+                yield
+            finally:
+                self._conn.execute("PRAGMA secure_delete=OFF")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -402,6 +415,13 @@ class PostgresDb:
                 yield Tx(cursor, True)
 
     reader = transaction  # PostgreSQL: a read-only statement costs the same either way
+
+    @contextmanager
+    def scrubbing(self, table: str) -> Iterator[None]:
+        """See SqliteDb.scrubbing: the old row versions stay in the table's pages until
+        ``VACUUM FULL`` rewrites it (a short exclusive lock; for small registry tables)."""
+        yield
+        self._conn().execute("VACUUM FULL " + table)
 
     @contextmanager
     def group(self) -> Iterator[None]:

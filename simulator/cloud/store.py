@@ -900,7 +900,7 @@ def _secret_box(db, key_file):
         key = sealing.create_key_file(key_file)
     box = sealing.SecretBox(key)
     if sealed is None:
-        with db.transaction() as tx:
+        with db.scrubbing("terminals"), db.transaction() as tx:
             # The row first: a second receiver sealing at the same time waits here, then finds
             # it and seals nothing twice.
             if tx.execute(

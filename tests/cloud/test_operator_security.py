@@ -313,6 +313,11 @@ def test_plaintext_secrets_of_an_older_database_are_sealed_when_a_key_is_given(
         with sealed.db.transaction() as tx:
             raw = bytes(tx.one("SELECT secret FROM terminals")[0])
         assert raw != SECRET and raw[:1] == b"\x01"
+        if sealed.db.engine == "sqlite":  # no plaintext left in the file or its WAL
+            for name in (engine_url, engine_url + "-wal"):
+                if os.path.exists(name):
+                    with open(name, "rb") as fh:
+                        assert SECRET not in fh.read(), name
     finally:
         sealed.close()
     again = SqlStore.open(engine_url, key_file=key_file)  # sealed once, not twice

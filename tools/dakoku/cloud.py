@@ -188,8 +188,20 @@ def main(argv: list[str]) -> int:
     except RegistryError as e:
         sys.stderr.write(f"dakoku cloud: {e}\n")
         return 1
+    except Exception as e:
+        if not _database_error(e):
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        sys.stderr.write(f"dakoku cloud: database error: {redact(message, args.db)}\n")
+        return 1
     finally:
         store.close()
+
+
+def _database_error(e: Exception) -> bool:
+    import sqlite3
+
+    return isinstance(e, sqlite3.Error) or type(e).__module__.startswith("psycopg")
 
 
 def _need_database(args) -> None:
@@ -415,6 +427,8 @@ def _serve(store, args, context, admin_token) -> int:
     configure_logging(args.log_level)
     if store.box is None:
         log.warning("terminal secrets are not encrypted at rest: give --secret-key-file")
+    if admin_token and context is None and args.host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("the admin token travels in clear: serve HTTPS (--tls-cert, --tls-key)")
     if args.ingest_budget:
         store.pacer = Pacer(args.ingest_budget)
     receiver = Receiver(store, admin_token=admin_token, workers=args.workers,
