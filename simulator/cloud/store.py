@@ -97,11 +97,13 @@ class SqlStore:
     def terminal(self, tenant, terminal_id):
         with self.db.reader() as tx:
             row = tx.one(
-                "SELECT secret, enabled FROM terminals WHERE tenant = ? AND id = ?",
+                "SELECT secret, enabled, created FROM terminals WHERE tenant = ? AND id = ?",
                 (tenant, terminal_id),
             )
         if row is None:
             return None
+        # The server asks clock_context of the same terminal later in this request.
+        self._local.registered = (tenant, terminal_id, int(row[2]))
         secret = bytes(row[0])
         if self.box is not None:
             secret = self.box.open(secret, tenant, terminal_id)
@@ -283,15 +285,20 @@ class SqlStore:
     def clock_context(self, tenant, terminal_id, seq):
         """What the terminal's clock said before ``seq`` (protocol.server): the latest trusted
         time up to the held punch just below ``seq``, and when the terminal was registered."""
+        memo = getattr(self._local, "registered", None)
         with self.db.reader() as tx:
             row = tx.one(
                 "SELECT t_high, synced, t, code FROM punches WHERE tenant = ? AND terminal = ? "
                 "AND seq < ? ORDER BY seq DESC LIMIT 1",
                 (tenant, terminal_id, seq),
             )
-            created = tx.one(
-                "SELECT created FROM terminals WHERE tenant = ? AND id = ?", (tenant, terminal_id)
-            )
+            if memo is not None and memo[:2] == (tenant, terminal_id):
+                created: tuple | None = (memo[2],)
+            else:
+                created = tx.one(
+                    "SELECT created FROM terminals WHERE tenant = ? AND id = ?",
+                    (tenant, terminal_id),
+                )
         high = None
         if row is not None:
             # A row stored before t_high existed counts with its own time, if trusted.
