@@ -9,6 +9,9 @@ import io
 
 from cloud_support import CARD, EPOCH, SECRET, TENANT, TERMINAL, punch, request, send
 from dakoku.cli import main
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from protocol import messages
 from protocol.codes import (
@@ -214,3 +217,79 @@ def test_import_errors_name_the_editor_line_and_the_record(store):
     except RegistryError as e:
         assert str(e).startswith("line 2 (record 2):"), str(e)
     assert store.employees(TENANT) == []  # nothing stored
+
+
+# ---------------------------------------------------------------- 16: a state machine
+
+
+class SuspectTimes(RuleBasedStateMachine):
+    """A terminal's clock jumps about (back, far ahead, before its registration) while its
+    punches go up in batches of any size, some of them resent: every punch's code is the one
+    the definition gives, whatever the batching, on the SQL store and the reference memory
+    store alike. The definition, over the punches in sequence order: 20 beyond the future skew,
+    23 before registration minus the tolerance, 24 earlier than the latest trusted time (synced,
+    not 20 or 23) of the lower sequence numbers minus the tolerance."""
+
+    def __init__(self):
+        super().__init__()
+        self.sql = SqlStore.open(":memory:", clock=lambda: EPOCH)
+        self.mem = MemoryStore()
+        self.sql.add_tenant(TENANT)
+        self.sql.add_terminal(TENANT, TERMINAL, SECRET)
+        self.mem.add_tenant(TENANT)
+        self.mem.add_terminal(TENANT, TERMINAL, SECRET, registered=EPOCH)
+        for s in (self.sql, self.mem):
+            s.add_employee(TENANT, "E1", "a", cards=[CARD])
+        self.servers = (Server(self.sql), Server(self.mem))
+        self.clock_t = TEN_01
+        self.taken: list[dict] = []  # punches the terminal holds, in seq order
+        self.sent = 0  # how many of them went up (in order)
+
+    def teardown(self):
+        self.sql.close()
+
+    @rule(step=st.sampled_from([30, 60, 600, -200, -400, -3600, 86400 * 2, -86400 * 3]))
+    def punch_taken(self, step):
+        """The clock moves (a jump back or ahead is the clock set wrong), one punch is taken."""
+        self.clock_t += step
+        seq = len(self.taken) + 1
+        self.taken.append(punch(seq, t=min(self.clock_t, NOW + 86400 * 30)))
+
+    @rule(count=st.integers(1, 6), resend=st.integers(0, 3))
+    def upload(self, count, resend):
+        first = max(0, self.sent - resend)
+        batch = self.taken[first : self.sent + count]
+        if not batch:
+            return
+        for server in self.servers:
+            upload(server, *batch)
+        self.sent = max(self.sent, first + len(batch))
+
+    @invariant()
+    def codes_follow_the_definition(self):
+        expected = _definition(self.taken[: self.sent])
+        assert self.sql.held(TENANT, TERMINAL) == expected
+        assert {s: c for s, (_k, c) in self.mem.held(TENANT, TERMINAL).items()} == expected
+
+
+def _definition(punches):
+    codes = {}
+    high = None
+    for p in punches:
+        t = p["t"]
+        if t > NOW + 600:
+            code = TIME_IN_FUTURE
+        elif t < EPOCH - 300:
+            code = TIME_BEFORE_REGISTRATION
+        elif high is not None and t < high - 300:
+            code = TIME_BACKWARDS
+        else:
+            code = ACCEPTED
+        if code not in (TIME_IN_FUTURE, TIME_BEFORE_REGISTRATION):
+            high = t if high is None else max(high, t)
+        codes[p["seq"]] = code
+    return codes
+
+
+SuspectTimes.TestCase.settings = settings(max_examples=30, stateful_step_count=20, deadline=None)
+test_suspect_times_state_machine = SuspectTimes.TestCase
