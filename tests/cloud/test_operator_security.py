@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ import pytest
 from cloud_support import EPOCH, SECRET, TENANT, TERMINAL, punch, request, send
 from dakoku import cloud
 from dakoku.cli import main
+from test_service import _self_signed
 
 from protocol.server import Server
 from simulator.cloud.service import RunningReceiver, configure_logging, log
@@ -37,6 +39,20 @@ def run(db, capsys, *argv):
 
 def one_line_refusal(status, err):
     return status == 1 and err.startswith("dakoku cloud: ") and err.count("\n") == 1
+
+
+@pytest.fixture
+def json_log():
+    """The receiver's JSON logging on a string, put back as it was after the test."""
+    loggers = [log, logging.getLogger("asyncio")]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    stream = io.StringIO()
+    configure_logging("info", stream)
+    yield stream
+    for lg, handlers, level, propagate in saved:
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate
 
 
 def _free_port() -> int:
@@ -64,9 +80,8 @@ def test_the_database_password_is_masked_in_every_message(capsys, pg_cluster):
         assert "S3cret" not in err, err
 
 
-def test_the_database_password_is_masked_in_log_lines():
-    stream = io.StringIO()
-    configure_logging("info", stream)
+def test_the_database_password_is_masked_in_log_lines(json_log):
+    stream = json_log
     log.warning(
         "health check failed",
         extra={"fields": {"error": "OperationalError('postgresql://u:%s@db/x')" % PASSWORD}},
@@ -81,15 +96,12 @@ def test_the_database_password_is_masked_in_log_lines():
 
 
 def _openssl(tmp_path, name):
+    """A self-signed certificate for 127.0.0.1 and its key, in their own folder ``name``."""
     if shutil.which("openssl") is None:
         pytest.fail("openssl is needed to make test certificates")
-    key, cert = tmp_path / (name + "-key.pem"), tmp_path / (name + "-cert.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    folder = tmp_path / name
+    folder.mkdir()
+    key, cert = _self_signed(folder)
     return str(key), str(cert)
 
 
@@ -354,9 +366,8 @@ def test_terminal_supplied_text_is_escaped_in_cli_output(tmp_path, capsys):
     assert "door\\x1b]0;pwned\\x07" in listing and "\x1b" not in listing
 
 
-def test_terminal_supplied_text_is_escaped_in_log_lines():
-    stream = io.StringIO()
-    configure_logging("info", stream)
+def test_terminal_supplied_text_is_escaped_in_log_lines(json_log):
+    stream = json_log
     log.info("request", extra={"fields": {"terminal": "T\x9b2J\u2028forged", "tenant": "A\\x9b"}})
     line = stream.getvalue()
     assert line.count("\n") == 1 and "\x9b" not in line and "\u2028" not in line
@@ -386,9 +397,8 @@ def test_a_mistyped_database_is_refused_not_created(tmp_path, capsys):
     assert os.path.exists(typo)
 
 
-def test_asyncio_errors_are_json_lines():
-    stream = io.StringIO()
-    configure_logging("info", stream)
+def test_asyncio_errors_are_json_lines(json_log):
+    stream = json_log
 
     async def main_task():
         loop = asyncio.get_running_loop()
