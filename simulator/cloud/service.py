@@ -263,9 +263,9 @@ class Receiver:
             answer = await loop.run_in_executor(self.executor, self._health, msg)
             return self.server.encode(answer), answer, "healthz"
         if path == "/metrics":
-            if msg.method not in ("GET", "HEAD"):
+            if msg.method != "GET":
                 answer = _error(METHOD_NOT_ALLOWED, "use GET for /metrics")
-                answer.headers.append(("Allow", "GET, HEAD"))
+                answer.headers.append(("Allow", "GET"))
                 return self.server.encode(answer), answer, "metrics"
             return self._metrics(msg)
         if path.startswith("/admin/"):
