@@ -13,6 +13,8 @@ NOT_REGISTERED = const(7)  # MNG-03: credential of nobody on the roster; stored 
 TIME_IN_FUTURE = const(20)  # more than the allowed skew ahead of the receiver's clock
 CLOCK_UNSYNCED = const(21)  # monotonic time: placed once the boot is tied to real time
 CONFLICT = const(22)  # a different punch under a sequence number already held; both kept
+TIME_BEFORE_REGISTRATION = const(23)  # before the terminal was registered (beyond the tolerance)
+TIME_BACKWARDS = const(24)  # earlier than a punch of a lower sequence number (beyond tolerance)
 
 # Request errors (body of a non-2xx answer).
 MALFORMED = const(1)  # 400, names the field
@@ -37,6 +39,8 @@ TEXT = {
     TIME_IN_FUTURE: "time in the future",
     CLOCK_UNSYNCED: "clock not synchronised",
     CONFLICT: "conflicting punch under a held sequence number",
+    TIME_BEFORE_REGISTRATION: "time before the terminal was registered",
+    TIME_BACKWARDS: "time earlier than an earlier punch of the terminal",
     MALFORMED: "malformed request",
     BAD_SIGNATURE: "bad signature",
     STALE_TIME: "request time outside the allowed window",

@@ -13,6 +13,7 @@ class MemoryStore:
         self.tenants = {}  # code -> {"enabled"}
         self.terminals = {}  # (tenant, id) -> {"secret", "enabled"}
         self.punches = {}  # (tenant, id) -> {seq: (punch key, code)}
+        self.clock_high = {}  # (tenant, id) -> {seq: latest trusted time up to it, or None}
         self.conflicts = []  # (tenant, id, punch, time received)
         self.credentials = {}  # (tenant, method, credential) -> employee code
         self.employees = {}  # (tenant, code) -> employee dict (see messages.decode_employee)
@@ -36,8 +37,12 @@ class MemoryStore:
         self.tenants[code] = {"enabled": enabled}
         self.roster_version.setdefault(code, 0)
 
-    def add_terminal(self, tenant, terminal_id, secret, enabled=True):
-        self.terminals[(tenant, terminal_id)] = {"secret": secret, "enabled": enabled}
+    def add_terminal(self, tenant, terminal_id, secret, enabled=True, registered=0):
+        self.terminals[(tenant, terminal_id)] = {
+            "secret": secret,
+            "enabled": enabled,
+            "registered": registered,
+        }
 
     def add_employee(self, tenant, code, name, cards=(), fingers=(), lines=(), lang=""):
         version = self.roster_version.get(tenant, 0) + 1
@@ -115,15 +120,27 @@ class MemoryStore:
                 known.add((method, bytes(credential)))
         return known
 
+    def clock_context(self, tenant, terminal_id, seq):
+        highs = self.clock_high.get((tenant, terminal_id), {})
+        below = [s for s in highs if s < seq]
+        term = self.terminals.get((tenant, terminal_id)) or {}
+        return {
+            "high": highs[max(below)] if below else None,
+            "registered": term.get("registered", 0),
+        }
+
     def store_punches(self, tenant, terminal_id, rows, now):
         if self.fail is not None:
             raise self.fail
         held = self.punches.setdefault((tenant, terminal_id), {})
+        highs = self.clock_high.setdefault((tenant, terminal_id), {})
         out = []
-        for punch, code in rows:
+        for row in rows:
+            punch, code = row[0], row[1]
             old = held.get(punch.seq)
             if old is None:
                 held[punch.seq] = (punch.key(), code)
+                highs[punch.seq] = row[2] if len(row) > 2 else None
                 out.append((punch.seq, code, False))
             elif old[0] == punch.key():
                 out.append((punch.seq, old[1], True))

@@ -16,8 +16,11 @@ The store (``protocol.memstore.MemoryStore`` is the in-memory reference) provide
         number of punches a request carries (0 for other requests), counted before decoding
     known_credentials(tenant, [(method, credential)]) -> the set of those pairs that identify
         an employee of the tenant (one call per batch: a database answers it in one query)
+    clock_context(tenant, terminal_id, seq) -> {"high": the latest trusted punch time held up
+        to the punch just below seq (its t_high) or None, "registered": UTC seconds or 0}
     store_punches(tenant, terminal_id, rows, now) -> [(seq, code, duplicate)], atomically;
-        rows are (punch, code); a held (terminal, seq) keeps its original code, a different
+        rows are (punch, code, t_high): t_high is the latest trusted time up to this punch,
+        kept for clock_context; a held (terminal, seq) keeps its original code, a different
         punch under a held seq is kept aside and answered CONFLICT
     high_seq(tenant, terminal_id) -> int
     terminal_settings(tenant, terminal_id) -> {"config": {"version", "values"} or None,
@@ -51,6 +54,8 @@ from protocol.codes import (
     TENANT_UNUSABLE,
     TERMINAL_UNUSABLE,
     TEXT,
+    TIME_BACKWARDS,
+    TIME_BEFORE_REGISTRATION,
     TIME_IN_FUTURE,
     TOO_LARGE,
     UNSUPPORTED_MEDIA,
@@ -89,6 +94,7 @@ class Settings:
         roster_page=200,
         log_batch=100,
         maintenance_spread_s=120,
+        clock_tolerance_s=300,
     ):
         self.window_s = window_s  # accepted difference between request time and ours
         self.batch = batch  # punches per request
@@ -98,6 +104,9 @@ class Settings:
         self.roster_page = roster_page
         self.log_batch = log_batch
         self.maintenance_spread_s = maintenance_spread_s
+        # A punch more than this before the terminal's registration, or before a punch of a
+        # lower sequence number, is flagged (TIME_BEFORE_REGISTRATION, TIME_BACKWARDS).
+        self.clock_tolerance_s = clock_tolerance_s
 
 
 class Answer:
@@ -275,15 +284,33 @@ class Server:
         for p in punches:
             pairs.append((p.method, p.credential))
         known = store.known_credentials(tenant, pairs)
+        # Suspect times (stored, flagged): a punch earlier than one of a lower sequence number
+        # of the same terminal (its clock was set back), or before it was registered. The
+        # batch is in increasing seq order, so the latest trusted time runs along it.
+        high = None
+        registered = 0
+        if punches:
+            context = store.clock_context(tenant, terminal_id, punches[0].seq)
+            high = context["high"]
+            registered = context["registered"]
+        tolerance = self.settings.clock_tolerance_s
         for p in punches:
             code = ACCEPTED
+            early = p.clock_synced and registered and p.time < registered - tolerance
             if p.flags & _FLAG_UNKNOWN_CREDENTIAL or (p.method, p.credential) not in known:
                 code = NOT_REGISTERED
             elif p.clock_synced and p.time > future:
                 code = TIME_IN_FUTURE
             elif not p.clock_synced:
                 code = CLOCK_UNSYNCED
-            rows.append((p, code))
+            elif early:
+                code = TIME_BEFORE_REGISTRATION
+            elif high is not None and p.time < high - tolerance:
+                code = TIME_BACKWARDS
+            if p.clock_synced and p.time <= future and not early:
+                if high is None or p.time > high:
+                    high = p.time
+            rows.append((p, code, high))
         stored = store.store_punches(tenant, terminal_id, rows, now)
         results = []
         dup = 0
@@ -373,6 +400,14 @@ class Server:
         events = messages.decode_log(body, self.settings.log_batch)
         high = self.store.store_log(tenant, terminal_id, events, now)
         return Answer(200, {"time": now, "high": high})
+
+
+def trusted_time(punch, code):
+    """The time a punch stored with ``code`` vouches for (a synced clock, not flagged for its
+    time), or None: what a store keeps as t_high when it is not given one."""
+    if punch.clock_synced and code in (ACCEPTED, NOT_REGISTERED):
+        return punch.time
+    return None
 
 
 def _spread(name, span):

@@ -10,7 +10,8 @@ likewise; ``lang``: ``ja``, ``en`` or empty; ``lines``: display lines separated 
 Only ``code`` and ``name`` are required. UTF-8 (with or without BOM) or Shift_JIS (cp932, what
 spreadsheet programs write in Japan). The import is all or nothing: any bad line, a code given
 twice or already registered (LNK-01), or a card given twice, and nothing is stored; the error
-names the line.
+names the line as an editor shows it and the record number (``line 5 (record 3)``: a quoted
+cell may span lines).
 
 Punches (``dakoku cloud export``): one line per punch held, by terminal and sequence number::
 
@@ -23,7 +24,9 @@ later synced hello or heartbeat of the same boot, PRT-HELLO-2) or ``unplaced`` (
 ``local_time`` is empty). ``work_date`` is the working day, which starts at the tenant's
 day-start hour (CLK-03, 5 by default, the terminal's own default). ``kind_derived`` fills in
 punches taken without a kind: the first of the employee's working day is clock-in, the last is
-clock-out (LNK-03).
+clock-out (LNK-03). Every text cell is escaped and neutralised against formula injection
+(:func:`simulator.cloud.textsafe.csv_cell`): a cell that would start with ``=``, ``+``, ``-``,
+``@``, a tab or CR starts with a single quote.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from datetime import datetime, timedelta, timezone
 from firmware.punch import KIND_NAMES, METHOD_NAMES
 from protocol.codes import TEXT
 from simulator.cloud.store import RegistryError, SqlStore
+from simulator.cloud.textsafe import csv_cell
 
 EMPLOYEE_COLUMNS = ("code", "name", "cards", "fingers", "lang", "lines")
 PUNCH_COLUMNS = (
@@ -77,28 +81,29 @@ def _split(value: str) -> list[str]:
 def read_employees(data: bytes) -> tuple[list[dict], list[str]]:
     """Employees and a label (``line N``) for each, from CSV bytes; RegistryError if unusable."""
     text = decode_text(data)
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows:
+    records = _records(text)
+    if not records:
         raise RegistryError("the file is empty")
-    header = [h.strip().lower() for h in rows[0]]
+    header_label, header_row = records[0]
+    header = [h.strip().lower() for h in header_row]
     missing = [c for c in ("code", "name") if c not in header]
     if missing:
-        raise RegistryError("line 1: the header must name the columns code and name")
+        raise RegistryError(header_label + ": the header must name the columns code and name")
     unknown = [h for h in header if h and h not in EMPLOYEE_COLUMNS]
     if unknown:
-        raise RegistryError("line 1: unknown column {}".format(", ".join(unknown)))
+        raise RegistryError("{}: unknown column {}".format(header_label, ", ".join(unknown)))
     employees = []
     labels = []
-    for number, row in enumerate(rows[1:], start=2):
+    for label, row in records[1:]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):
-            raise RegistryError("line %d: more cells than the header has columns" % number)
+            raise RegistryError(label + ": more cells than the header has columns")
         cells = dict(zip(header, (c.strip() for c in row), strict=False))
         try:
             fingers = [int(f) for f in _split(cells.get("fingers", ""))]
         except ValueError:
-            raise RegistryError("line %d: finger template IDs are numbers" % number) from None
+            raise RegistryError(label + ": finger template IDs are numbers") from None
         employees.append(
             {
                 "code": cells.get("code", ""),
@@ -109,8 +114,24 @@ def read_employees(data: bytes) -> tuple[list[dict], list[str]]:
                 "lines": [x for x in cells.get("lines", "").split("|") if x],
             }
         )
-        labels.append("line %d" % number)
+        labels.append(label)
     return employees, labels
+
+
+def _records(text: str) -> list[tuple[str, list[str]]]:
+    """The CSV records of ``text``, each with a label naming where an editor shows it: the line
+    it starts on and its record number (they differ once a quoted cell has spanned lines),
+    ``line 5 (record 3)``."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    out = []
+    start = 1
+    try:
+        for number, row in enumerate(reader, start=1):
+            out.append(("line %d (record %d)" % (start, number), row))
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise RegistryError("line %d (record %d): %s" % (start, len(out) + 1, e)) from None
+    return out
 
 
 def import_employees(store: SqlStore, tenant: str, data: bytes) -> int:
@@ -184,5 +205,5 @@ def export_punches(store: SqlStore, tenant: str) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(PUNCH_COLUMNS)
     for r in records:
-        writer.writerow([r[c] for c in PUNCH_COLUMNS])
+        writer.writerow([csv_cell(r[c]) for c in PUNCH_COLUMNS])
     return out.getvalue()

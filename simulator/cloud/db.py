@@ -20,7 +20,10 @@ answers a request only after its transaction committed.
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -81,6 +84,8 @@ SCHEMA = [
         code INTEGER NOT NULL,
         employee TEXT,
         received BIGINT NOT NULL,
+        employee_name TEXT,
+        t_high BIGINT,
         PRIMARY KEY (tenant, terminal, seq))""",
     # No index on (tenant, employee, t): it tripled the cost of an insert on SQLite (42,500 vs
     # 124,000 rows/s in 100-row durable transactions); the export reads in key order instead.
@@ -136,7 +141,86 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS settings (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL)""",
+    # HTTP administration tokens of one tenant each: only their SHA-256 is kept.
+    """CREATE TABLE IF NOT EXISTS admin_tokens (
+        digest TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        created BIGINT NOT NULL)""",
 ]
+
+# Columns added after the first release: a database made before gets them when it is opened
+# (ALTER TABLE … ADD COLUMN, then the statement that fills them for the rows already held).
+ADDED_COLUMNS = [
+    # The employee's name when the punch was received (an export shows the punch as it was
+    # attributed then); older rows take the name of the employee the punch names, if any.
+    (
+        "punches",
+        "employee_name",
+        "TEXT",
+        "UPDATE punches SET employee_name = (SELECT e.name FROM employees e "
+        "WHERE e.tenant = punches.tenant AND e.code = punches.employee) "
+        "WHERE employee IS NOT NULL",
+    ),
+    # The latest trusted clock time of the terminal up to this punch (protocol.server
+    # SUSPECT_*): older rows leave it empty and count with their own time.
+    ("punches", "t_high", "BIGINT", None),
+]
+
+# The userinfo password runs to the last "@" of the authority (an unencoded "@" in it too).
+_PASSWORD_IN_URL = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^\s/?#]*@", re.I)
+_PASSWORD_KEYWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", re.I)
+
+
+def redact(text: str, url: str = "") -> str:
+    """``text`` with the password of every connection URL (``postgresql://user:PASSWORD@…``)
+    and keyword string (``password=…``) in it masked, and ``url``'s own password wherever it
+    appears: for every message and log line that may name a database."""
+    if url:
+        password = _url_password(url)
+        if password:
+            text = text.replace(password, "***")
+    text = _PASSWORD_IN_URL.sub(r"\1***@", text)
+    return _PASSWORD_KEYWORD.sub(r"\1***", text)
+
+
+def _url_password(url: str) -> str:
+    if "://" in url:
+        from urllib.parse import unquote, urlsplit
+
+        try:
+            raw = urlsplit(url).password
+        except ValueError:
+            return ""
+        return unquote(raw) if raw else ""
+    found = _PASSWORD_KEYWORD.search(url)
+    return found.group(2).strip("'") if found else ""
+
+
+def _private(path: str) -> None:
+    """Make ``path`` (the database) private before SQLite opens it: created 0600 if it is new
+    (SQLite gives its ``-wal`` and ``-shm`` the database file's mode), and an existing database,
+    ``-wal`` or ``-shm`` readable by others is narrowed to 0600."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            mode = os.stat(name).st_mode
+            if mode & 0o077:
+                os.chmod(name, stat.S_IMODE(mode) & 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def _add_columns(tx: Tx, columns_of: Any) -> None:
+    """Migrate a database made before ``ADDED_COLUMNS`` (inside the schema transaction)."""
+    for table, column, kind, fill in ADDED_COLUMNS:
+        if column not in columns_of(table):
+            tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            if fill:
+                tx.execute(fill)
 
 
 class Tx:
@@ -175,6 +259,8 @@ class SqliteDb:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        if path != ":memory:" and not path.startswith("file:"):
+            _private(path)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()
         self._grouped = False  # a group() transaction is open: transactions are savepoints
@@ -189,6 +275,7 @@ class SqliteDb:
         with self.transaction() as tx:
             for statement in SCHEMA:
                 tx.execute(statement.format(blob="BLOB", serial="INTEGER PRIMARY KEY"))
+            _add_columns(tx, lambda table: [r[1] for r in tx.rows(f"PRAGMA table_info({table})")])
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[Tx]:
@@ -256,6 +343,19 @@ class SqliteDb:
         with self._lock:
             yield Tx(self._conn.cursor(), False)
 
+    @contextmanager
+    def scrubbing(self, table: str) -> Iterator[None]:
+        """Rewrite rows inside this so that their old content is gone from the disk: deleted
+        and overwritten bytes are zeroed (``secure_delete``), and the WAL, which may still hold
+        old page images, is checkpointed and truncated after."""
+        with self._lock:
+            self._conn.execute("PRAGMA secure_delete=ON")
+            try:
+                yield
+            finally:
+                self._conn.execute("PRAGMA secure_delete=OFF")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -284,6 +384,17 @@ class PostgresDb:
                         " INTEGER", " BIGINT"
                     )
                 )
+            _add_columns(
+                tx,
+                lambda table: [
+                    r[0]
+                    for r in tx.rows(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = current_schema() AND table_name = ?",
+                        (table,),
+                    )
+                ],
+            )
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -304,6 +415,13 @@ class PostgresDb:
                 yield Tx(cursor, True)
 
     reader = transaction  # PostgreSQL: a read-only statement costs the same either way
+
+    @contextmanager
+    def scrubbing(self, table: str) -> Iterator[None]:
+        """See SqliteDb.scrubbing: the old row versions stay in the table's pages until
+        ``VACUUM FULL`` rewrites it (a short exclusive lock; for small registry tables)."""
+        yield
+        self._conn().execute("VACUUM FULL " + table)
 
     @contextmanager
     def group(self) -> Iterator[None]:

@@ -18,6 +18,7 @@ from simulator.cloud.csvio import export_punches
 from simulator.cloud.service import RunningReceiver
 from simulator.cloud.store import SqlStore
 from simulator.cloud.wire import HttpLink
+from simulator.door import EPOCH as DOOR_EPOCH
 from simulator.door import SECRET, TENANT, TERMINAL, Rig, add_employees, day
 from simulator.readers.desk import SimulatedReader
 
@@ -40,7 +41,9 @@ def cloud_day(
     if db_path is None:
         workdir = tempfile.TemporaryDirectory(prefix="dakoku-cloud-")
         db_path = os.path.join(workdir.name, "receiver.db")
-    store = SqlStore.open(db_path)
+    # Registered when the rig's day starts (its virtual clock), not at the wall clock's now:
+    # else every punch of the day would be flagged as taken before the registration (23).
+    store = SqlStore.open(db_path, clock=lambda: DOOR_EPOCH)
     try:
         store.add_tenant(TENANT, "Acme (simulated)", day_start_hour=5)
         store.add_terminal(TENANT, TERMINAL, SECRET, label="front door")

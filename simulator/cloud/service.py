@@ -13,10 +13,13 @@ Besides the protocol's ``/v1/…`` paths:
 - ``GET /metrics``: Prometheus text (requests by route and status, rejects by code, punches
   ingested, duplicates, flagged by code, ingest rate, request latency histogram);
 - ``GET /admin/v1/tenants/<code>/punches.csv``, ``…/flagged``, ``…/terminals``: read-only
-  administration with ``Authorization: Bearer <token>`` (off without a token), closed with 503
-  during maintenance (MNT-02).
+  administration with ``Authorization: Bearer <token>``: the operator token (every tenant) or a
+  tenant's own token (``dakoku cloud tenant token``; that tenant only, 403 elsewhere); off (404)
+  while there is neither; closed with 503 during maintenance (MNT-02).
 
-Logs are JSON lines (one per request at INFO: route, status, code, tenant, terminal, ms).
+Logs are JSON lines (one per request at INFO: route, status, code, tenant, terminal, ms), and
+so are asyncio's own errors; text from outside is escaped in them and database passwords are
+masked.
 Time is injected (``clock``: UTC seconds), so the simulator runs the service under virtual time.
 """
 
@@ -40,13 +43,16 @@ from protocol.codes import (
     METHOD_NOT_ALLOWED,
     NOT_FOUND,
     SERVER_ERROR,
+    TENANT_UNUSABLE,
     TOO_LARGE,
 )
 from protocol.http import HttpError, Message, RequestParser, encode_response
 from protocol.server import Answer, Server, Settings, _error
 from simulator.cloud import csvio
+from simulator.cloud.db import redact
 from simulator.cloud.metrics import Metrics
 from simulator.cloud.store import RegistryError, SqlStore
+from simulator.cloud.textsafe import printable
 
 log = logging.getLogger("dakoku.cloud")
 
@@ -58,26 +64,45 @@ MAX_CONNECTIONS = 10000
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line. String values are escaped (:func:`printable`: no control,
+    C1 or line-separator characters a log viewer would act on) and passwords masked."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": round(record.created, 3),
             "level": record.levelname.lower(),
             "event": record.getMessage(),
         }
+        if record.name != log.name:
+            entry["logger"] = record.name  # asyncio's own messages
         fields = getattr(record, "fields", None)
         if fields:
             entry.update(fields)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        elif record.exc_text:
+            entry["error"] = record.exc_text
+        for key, value in entry.items():
+            if isinstance(value, str):
+                entry[key] = printable(value)
+        line = json.dumps(entry, ensure_ascii=False)
+        if "://" in line or "assword" in line:
+            line = redact(line)
+        return line
 
 
 def configure_logging(level: str = "info", stream: Any = None) -> None:
+    """JSON lines for the receiver's log and for asyncio's (an error in the event loop, a
+    callback that raised), on ``stream`` (standard error by default)."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     log.handlers[:] = [handler]
     log.setLevel(level.upper())
     log.propagate = False
+    loop_log = logging.getLogger("asyncio")
+    loop_log.handlers[:] = [handler]
+    loop_log.setLevel(logging.WARNING)
+    loop_log.propagate = False
 
 
 class Receiver:
@@ -224,7 +249,7 @@ class Receiver:
             }
             if code is not None and answer.status != 200:
                 fields["code"] = code
-            if msg is not None:
+            if msg is not None:  # as the terminal sent them: escaped by the formatter
                 fields["tenant"] = (msg.header("dakoku-tenant") or "")[:32]
                 fields["terminal"] = (msg.header("dakoku-terminal") or "")[:32]
             log.info("request", extra={"fields": fields})
@@ -238,6 +263,10 @@ class Receiver:
             answer = await loop.run_in_executor(self.executor, self._health, msg)
             return self.server.encode(answer), answer, "healthz"
         if path == "/metrics":
+            if msg.method != "GET":
+                answer = _error(METHOD_NOT_ALLOWED, "use GET for /metrics")
+                answer.headers.append(("Allow", "GET"))
+                return self.server.encode(answer), answer, "metrics"
             return self._metrics(msg)
         if path.startswith("/admin/"):
             return await loop.run_in_executor(self.executor, self._admin, msg, path)
@@ -318,18 +347,27 @@ class Receiver:
         return encode_response(200, headers, body), answer, "metrics"
 
     def _admin(self, msg: Message, path: str) -> tuple[bytes, Answer, str]:
-        """Read-only administration over HTTP; writes go through ``dakoku cloud``."""
+        """Read-only administration over HTTP; writes go through ``dakoku cloud``. The
+        operator token reads every tenant; a tenant's token (``dakoku cloud tenant token``)
+        reads that tenant alone, on every route."""
         route = "admin"
-        if not self.admin_token:
+        if not self.admin_token and not self.store.admin_tokens_exist():
             answer = _error(NOT_FOUND, "administration over HTTP is off (no admin token)")
             return self.server.encode(answer), answer, route
         given = msg.header("authorization") or ""
-        if not hmac.compare_digest(given.encode(), ("Bearer " + self.admin_token).encode()):
-            answer = Answer(
-                401, {"code": BAD_SIGNATURE, "message": "administration needs the admin token"}
-            )
-            answer.headers.append(("WWW-Authenticate", "Bearer"))
-            return self.server.encode(answer), answer, route
+        token = given[7:].strip() if given[:7].lower() == "bearer " else ""
+        scope: str | None = None  # the one tenant the token may read; None: every tenant
+        operator = bool(self.admin_token) and hmac.compare_digest(
+            token.encode(), (self.admin_token or "").encode()
+        )
+        if not operator:
+            scope = self.store.admin_token_tenant(token) if token else None
+            if scope is None:
+                answer = Answer(
+                    401, {"code": BAD_SIGNATURE, "message": "administration needs an admin token"}
+                )
+                answer.headers.append(("WWW-Authenticate", "Bearer"))
+                return self.server.encode(answer), answer, route
         now = self.clock()
         current, _ = self.store.maintenance(now)
         if current is not None:  # MNT-02: administration is closed during maintenance
@@ -347,7 +385,11 @@ class Receiver:
             answer = _error(NOT_FOUND, "no such administration path")
             return self.server.encode(answer), answer, route
         tenant, what = parts[4], parts[5]
+        if scope is not None and tenant != scope:
+            answer = _error(TENANT_UNUSABLE, "this token is for tenant %s only" % scope)
+            return self.server.encode(answer), answer, route
         try:
+            self.store.tenant_info(tenant)  # an unknown tenant is 404 on every route
             if what == "punches.csv":
                 body = csvio.export_punches(self.store, tenant).encode()
                 headers = [("Content-Type", "text/csv; charset=utf-8")]
@@ -368,7 +410,6 @@ class Receiver:
                     ],
                 }  # fmt: skip
             elif what == "terminals":
-                self.store.tenant_info(tenant)
                 body_obj = {"terminals": self.store.terminals(tenant)}
             else:
                 answer = _error(NOT_FOUND, "no such administration path")

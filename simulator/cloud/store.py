@@ -20,7 +20,9 @@ Pacing (``throttle``) is delegated to a :class:`simulator.cloud.pacing.Pacer` wh
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import secrets
 import threading
 import time as _time
@@ -29,6 +31,7 @@ from typing import Any
 
 from firmware.punch import METHOD_CARD_AND_FINGER, METHOD_FELICA, METHOD_FINGER, Punch
 from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, UNKNOWN_EMPLOYEE, ProtocolError
+from protocol.server import trusted_time
 from simulator.cloud.db import PostgresDb, SqliteDb, open_db
 
 # Windows announced in hello and heartbeat answers: those starting within this many seconds
@@ -43,6 +46,9 @@ class RegistryError(Exception):
     """An administrative request the registry refuses; the text says why (for the CLI)."""
 
 
+KEY_FILE_DEFAULT = object()  # SqlStore.open: the key file from the environment or beside SQLite
+
+
 def _method_key(method: int) -> int:
     # A card-then-finger punch is identified by its card (PRT-PUNCH-1).
     return METHOD_FELICA if method == METHOD_CARD_AND_FINGER else method
@@ -53,8 +59,9 @@ def finger_bytes(template: int) -> bytes:
 
 
 class SqlStore:
-    def __init__(self, db: SqliteDb | PostgresDb, clock=None) -> None:
+    def __init__(self, db: SqliteDb | PostgresDb, clock=None, box=None) -> None:
         self.db = db
+        self.box = box  # a sealing.SecretBox: terminal secrets are sealed at rest, or None
         self.pacer: Any = None  # a Pacer, or None: never throttle
         self.metrics: Any = None  # a Metrics told of every committed batch, or None
         self.clock = clock or (lambda: int(_time.time()))  # for registry timestamps only
@@ -65,8 +72,17 @@ class SqlStore:
         self.maintenance_cache_s = 1.0  # another process (the CLI) may change windows
 
     @classmethod
-    def open(cls, url: str, clock=None) -> SqlStore:
-        return cls(open_db(url), clock)
+    def open(cls, url: str, clock=None, key_file: Any = KEY_FILE_DEFAULT) -> SqlStore:
+        """``key_file``: where the key that seals terminal secrets is (docs/RECEIVER.md). By
+        default ``DAKOKU_SECRET_KEY_FILE``, else for a SQLite file ``<file>.key`` beside it
+        (made on first use); ``None``: secrets in plaintext (refused if they are sealed)."""
+        db = open_db(url)
+        try:
+            box = _secret_box(db, key_file)
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, clock, box)
 
     def close(self) -> None:
         self.db.close()
@@ -81,10 +97,17 @@ class SqlStore:
     def terminal(self, tenant, terminal_id):
         with self.db.reader() as tx:
             row = tx.one(
-                "SELECT secret, enabled FROM terminals WHERE tenant = ? AND id = ?",
+                "SELECT secret, enabled, created FROM terminals WHERE tenant = ? AND id = ?",
                 (tenant, terminal_id),
             )
-        return None if row is None else {"secret": bytes(row[0]), "enabled": bool(row[1])}
+        if row is None:
+            return None
+        # The server asks clock_context of the same terminal later in this request.
+        self._local.registered = (tenant, terminal_id, int(row[2]))
+        secret = bytes(row[0])
+        if self.box is not None:
+            secret = self.box.open(secret, tenant, terminal_id)
+        return {"secret": secret, "enabled": bool(row[1])}
 
     def use_nonce(self, tenant, terminal_id, nonce, now, keep_s):
         # Not synced on its own: the batch that follows is, and takes this along. A crash
@@ -157,8 +180,8 @@ class SqlStore:
                 rows = self._credential_rows(tx2, tenant, keys)
         else:
             rows = self._credential_rows(tx, tenant, keys)
-        for method, cred, employee in rows:
-            found[(method, bytes(cred))] = employee
+        for method, cred, employee, name in rows:
+            found[(method, bytes(cred))] = (employee, name)
         out = {}
         for m, c in pairs:
             employee = found.get((_method_key(m), bytes(c)))
@@ -167,7 +190,8 @@ class SqlStore:
         return out
 
     def _credential_rows(self, tx, tenant, keys):
-        """Rows (method, credential, employee) for ``keys``: one indexed IN query per method."""
+        """Rows (method, credential, employee, name) for ``keys``: one indexed IN query per
+        method."""
         by_method: dict[int, list[bytes]] = {}
         for m, c in keys:
             by_method.setdefault(m, []).append(c)
@@ -177,8 +201,10 @@ class SqlStore:
                 part = creds[i : i + 500]
                 rows.extend(
                     tx.rows(
-                        "SELECT method, credential, employee FROM credentials WHERE tenant = ? "
-                        "AND method = ? AND credential IN (" + ",".join("?" * len(part)) + ")",
+                        "SELECT c.method, c.credential, c.employee, e.name FROM credentials c "
+                        "JOIN employees e ON e.tenant = c.tenant AND e.code = c.employee "
+                        "WHERE c.tenant = ? AND c.method = ? "
+                        "AND c.credential IN (" + ",".join("?" * len(part)) + ")",
                         [tenant, method, *part],
                     )
                 )
@@ -188,13 +214,14 @@ class SqlStore:
         out = []
         memo = getattr(self._local, "owners", None)
         self._local.owners = None
-        pairs = [(p.method, p.credential) for p, _code in rows]
+        rows = [_with_high(row) for row in rows]
+        pairs = [(p.method, p.credential) for p, _code, _high in rows]
         with self.db.transaction() as tx:
             if memo is not None and memo[0] == tenant and memo[2] == pairs:
                 owners = memo[1]  # looked up a moment ago by known_credentials
             else:
                 owners = self._employees_of(tenant, pairs, tx)
-            seqs = [p.seq for p, _code in rows]
+            seqs = [p.seq for p, _code, _high in rows]
             held = {}
             for i in range(0, len(seqs), 500):
                 part = seqs[i : i + 500]
@@ -207,9 +234,10 @@ class SqlStore:
                     held[r[0]] = r
             fresh = []
             conflicts = []
-            for punch, code in rows:
+            for punch, code, high in rows:
                 old = held.get(punch.seq)
                 if old is None:
+                    owner = owners.get((punch.method, punch.credential)) or (None, None)
                     fresh.append(
                         (
                             tenant,
@@ -224,8 +252,10 @@ class SqlStore:
                             punch.credential,
                             punch.flags,
                             code,
-                            owners.get((punch.method, punch.credential)),
+                            owner[0],
                             now,
+                            owner[1],
+                            high,
                         )
                     )
                     held[punch.seq] = (punch.seq, *_columns(punch), code)
@@ -239,8 +269,8 @@ class SqlStore:
                     out.append((punch.seq, CONFLICT, True))
             tx.many(
                 "INSERT INTO punches (tenant, terminal, seq, synced, t, tz, boot, kind, method, "
-                "credential, flags, code, employee, received) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "credential, flags, code, employee, received, employee_name, t_high) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 fresh,
             )
             tx.many(
@@ -251,6 +281,31 @@ class SqlStore:
         if self.metrics is not None:
             self.metrics.stored(out)  # after the commit: counts only what is durable
         return out
+
+    def clock_context(self, tenant, terminal_id, seq):
+        """What the terminal's clock said before ``seq`` (protocol.server): the latest trusted
+        time up to the held punch just below ``seq``, and when the terminal was registered."""
+        memo = getattr(self._local, "registered", None)
+        with self.db.reader() as tx:
+            row = tx.one(
+                "SELECT t_high, synced, t, code FROM punches WHERE tenant = ? AND terminal = ? "
+                "AND seq < ? ORDER BY seq DESC LIMIT 1",
+                (tenant, terminal_id, seq),
+            )
+            if memo is not None and memo[:2] == (tenant, terminal_id):
+                created: tuple | None = (memo[2],)
+            else:
+                created = tx.one(
+                    "SELECT created FROM terminals WHERE tenant = ? AND id = ?",
+                    (tenant, terminal_id),
+                )
+        high = None
+        if row is not None:
+            # A row stored before t_high existed counts with its own time, if trusted.
+            high = row[0]
+            if high is None and row[1] and row[3] in (0, 7):
+                high = row[2]
+        return {"high": high, "registered": int(created[0]) if created else 0}
 
     def high_seq(self, tenant, terminal_id):
         with self.db.reader() as tx:
@@ -487,9 +542,44 @@ class SqlStore:
             tx.execute(
                 "INSERT INTO terminals (tenant, id, secret, enabled, label, created) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (tenant, terminal_id, bytes(secret), int(enabled), label, self.clock()),
-            )
+                (tenant, terminal_id, self._at_rest(secret, tenant, terminal_id), int(enabled),
+                 label, self.clock()),
+            )  # fmt: skip
         return bytes(secret)
+
+    def _at_rest(self, secret, tenant, terminal_id) -> bytes:
+        if self.box is None:
+            return bytes(secret)
+        return self.box.seal(bytes(secret), tenant, terminal_id)
+
+    # ---------------------------------------------------------------- admin tokens
+
+    def issue_admin_token(self, tenant) -> str:
+        """A new HTTP administration token for ``tenant`` alone; only its digest is kept, so
+        it is shown once."""
+        token = "dkt_" + secrets.token_urlsafe(32)
+        with self.db.transaction() as tx:
+            self._need_tenant(tx, tenant)
+            tx.execute(
+                "INSERT INTO admin_tokens (digest, tenant, created) VALUES (?, ?, ?)",
+                (_digest(token), tenant, self.clock()),
+            )
+        return token
+
+    def revoke_admin_tokens(self, tenant) -> int:
+        with self.db.transaction() as tx:
+            self._need_tenant(tx, tenant)
+            return tx.execute("DELETE FROM admin_tokens WHERE tenant = ?", (tenant,))
+
+    def admin_token_tenant(self, token: str) -> str | None:
+        """The tenant an administration token is for, or None if it is nobody's."""
+        with self.db.reader() as tx:
+            row = tx.one("SELECT tenant FROM admin_tokens WHERE digest = ?", (_digest(token),))
+        return None if row is None else row[0]
+
+    def admin_tokens_exist(self) -> bool:
+        with self.db.reader() as tx:
+            return tx.one("SELECT 1 FROM admin_tokens LIMIT 1") is not None
 
     def set_terminal_enabled(self, tenant, terminal_id, enabled):
         with self.db.transaction() as tx:
@@ -714,13 +804,13 @@ class SqlStore:
             )
 
     def punch_rows(self, tenant, since=None, until=None):
-        """Punches of a tenant with employee name and boot anchor, oldest first."""
+        """Punches of a tenant with the employee and name they were attributed to when received,
+        and the boot anchor, oldest first."""
         with self.db.transaction() as tx:
             return tx.rows(
                 "SELECT p.terminal, p.seq, p.synced, p.t, p.tz, p.boot, p.kind, p.method, "
-                "p.credential, p.flags, p.code, p.employee, e.name, a.offset_s, p.received "
-                "FROM punches p "
-                "LEFT JOIN employees e ON e.tenant = p.tenant AND e.code = p.employee "
+                "p.credential, p.flags, p.code, p.employee, p.employee_name, a.offset_s, "
+                "p.received FROM punches p "
                 "LEFT JOIN boot_anchors a ON a.tenant = p.tenant AND a.terminal = p.terminal "
                 "AND a.boot = p.boot "
                 "WHERE p.tenant = ? ORDER BY p.terminal, p.seq",
@@ -730,6 +820,7 @@ class SqlStore:
     def flagged(self, tenant):
         """Punches stored with a code other than accepted, and conflicting resends."""
         with self.db.transaction() as tx:
+            self._need_tenant(tx, tenant)
             punches = tx.rows(
                 "SELECT terminal, seq, code, t, synced, credential, employee, received "
                 "FROM punches WHERE tenant = ? AND code <> 0 ORDER BY received, terminal, seq",
@@ -769,6 +860,78 @@ class SqlStore:
         if row is None:
             raise RegistryError(f"no tenant {tenant}")
         return int(row[0])
+
+
+def _with_high(row) -> tuple:
+    """(punch, code, t_high): the server gives t_high; other callers (tests, tools) give
+    (punch, code), and the punch's own time counts if it is trusted."""
+    if len(row) > 2:
+        return tuple(row[:3])
+    punch, code = row
+    return punch, code, trusted_time(punch, code)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _secret_box(db, key_file):
+    """The SecretBox of ``db``'s terminal secrets (sealing them first if they are plaintext and
+    a key is available), or None; RegistryError if they are sealed and the key is missing or
+    another."""
+    from simulator.cloud import sealing
+
+    if key_file is KEY_FILE_DEFAULT:
+        key_file = os.environ.get("DAKOKU_SECRET_KEY_FILE") or None
+        path = getattr(db, "path", ":memory:")
+        if key_file is None and db.engine == "sqlite" and path != ":memory:":
+            key_file = path + ".key"
+    with db.reader() as tx:
+        row = tx.one("SELECT value FROM settings WHERE key = 'secret_seal'")
+    sealed = row[0] if row else None
+    if key_file is None:
+        if sealed:
+            raise RegistryError(
+                "the terminal secrets in this database are encrypted: give their key file "
+                "(--secret-key-file or DAKOKU_SECRET_KEY_FILE)"
+            )
+        return None
+    if os.path.exists(key_file):
+        key = sealing.read_key_file(key_file)
+    elif sealed:
+        raise RegistryError(
+            f"the terminal secrets in this database are encrypted, and their key file "
+            f"{key_file} does not exist"
+        )
+    else:
+        key = sealing.create_key_file(key_file)
+    box = sealing.SecretBox(key)
+    if sealed is None:
+        with db.scrubbing("terminals"), db.transaction() as tx:
+            # The row first: a second receiver sealing at the same time waits here, then finds
+            # it and seals nothing twice.
+            if tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('secret_seal', ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (box.fingerprint,),
+            ):
+                for tenant, terminal_id, secret in tx.rows(
+                    "SELECT tenant, id, secret FROM terminals"
+                ):
+                    tx.execute(
+                        "UPDATE terminals SET secret = ? WHERE tenant = ? AND id = ?",
+                        (box.seal(bytes(secret), tenant, terminal_id), tenant, terminal_id),
+                    )
+                sealed = box.fingerprint
+            else:
+                again = tx.one("SELECT value FROM settings WHERE key = 'secret_seal'")
+                sealed = again[0] if again else None
+    if sealed != box.fingerprint:
+        raise RegistryError(
+            f"secret key file {key_file} is not the key the terminal secrets of this database "
+            "are encrypted with"
+        )
+    return box
 
 
 def _columns(p: Punch) -> tuple:

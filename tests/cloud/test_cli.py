@@ -50,7 +50,7 @@ def test_tenant_terminal_employee_card_round(db, capsys):
 
 
 def test_errors_are_one_clear_line(db, capsys):
-    status, _, err = run(db, capsys, "terminal", "add", "NOPE", "T1")
+    status, _, err = run(db, capsys, "--create", "terminal", "add", "NOPE", "T1")
     assert status == 1 and err == "dakoku cloud: no tenant NOPE\n"
     status, _, err = run(db, capsys, "employee", "import", "NOPE", "/nonexistent.csv")
     assert status == 1 and "cannot read /nonexistent.csv" in err
@@ -71,17 +71,17 @@ def test_csv_import_all_or_nothing_with_line_numbers(db, capsys, tmp_path):
     dup = tmp_path / "dup.csv"
     dup.write_text("code,name\nE3,a\nE1,b\n", encoding="utf-8")
     status, _, err = run(db, capsys, "employee", "import", TENANT, str(dup))
-    assert status == 1 and "line 3: employee code E1 already exists" in err
+    assert status == 1 and "line 3 (record 3): employee code E1 already exists" in err
     sjis = tmp_path / "sjis.csv"
     sjis.write_bytes("code,name\nE4,佐藤 花子\n".encode("cp932"))
     assert run(db, capsys, "employee", "import", TENANT, str(sjis))[0] == 0
     for text, message in [
-        ("name\nx\n", "line 1: the header must name the columns code and name"),
+        ("name\nx\n", "line 1 (record 1): the header must name the columns code and name"),
         ("code,name,shoe\nE5,x,9\n", "unknown column shoe"),
-        ("code,name\nE5,x,extra\n", "line 2: more cells"),
-        ("code,name,cards\nE5,x,12345\n", "line 2: card"),
-        ("code,name,fingers\nE5,x,abc\n", "line 2: finger template IDs are numbers"),
-        ("code,name\nE 5,x\n", "line 2: employee code"),
+        ("code,name\nE5,x,extra\n", "line 2 (record 2): more cells"),
+        ("code,name,cards\nE5,x,12345\n", "line 2 (record 2): card"),
+        ("code,name,fingers\nE5,x,abc\n", "line 2 (record 2): finger template IDs are numbers"),
+        ("code,name\nE 5,x\n", "line 2 (record 2): employee code"),
         ("code,name\n", "no employees in the file"),
         ("", "the file is empty"),
     ]:
@@ -98,8 +98,8 @@ def test_csv_import_all_or_nothing_with_line_numbers(db, capsys, tmp_path):
 
 
 def test_maintenance_commands(db, capsys):
-    out = run(db, capsys, "maintenance", "schedule", "2031-01-02T22:00", "2031-01-02T23:30",
-              "--notice", "upgrade")[1]  # fmt: skip
+    out = run(db, capsys, "--create", "maintenance", "schedule", "2031-01-02T22:00",
+              "2031-01-02T23:30", "--notice", "upgrade")[1]  # fmt: skip
     assert out.startswith("maintenance 2031-01-02T22:00+09:00")
     assert "emergency maintenance until" in run(db, capsys, "maintenance", "now")[1]
     out = run(db, capsys, "maintenance", "list")[1]

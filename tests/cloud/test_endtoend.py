@@ -1,5 +1,8 @@
 """The firmware's door day against the receiver over real HTTP (what ``make sim`` shows)."""
 
+import csv
+import io
+
 from simulator.cloud.endtoend import cloud_day
 
 
@@ -13,4 +16,7 @@ def test_a_day_over_http_every_punch_once_and_the_csv(tmp_path):
     offline = [line for line in lines[1:] if ",yes," in line]
     assert offline, "the maintenance window and outage left no offline punch"
     assert any(",person not registered," in line for line in lines)  # the unknown card
+    # No time is suspect: the terminal was registered when the day began (not flagged 23/24).
+    codes = {row["code"] for row in csv.DictReader(io.StringIO(result.csv))}
+    assert codes == {"0", "7"}, codes
     assert result.requests > 20  # it really went over the wire

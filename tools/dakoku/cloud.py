@@ -7,6 +7,12 @@ receiver's own HTTP administration is read-only and closed during maintenance (M
 
 Times for ``maintenance schedule`` are ISO 8601 (``2026-12-05T22:00+09:00``; without an offset
 the tenant-independent default is JST, +09:00) or UTC seconds.
+
+A SQLite database that does not exist yet is made by ``tenant add`` (the first command of a new
+deployment) or with ``--create``; any other command refuses it, so a typo in ``--db`` does not
+silently start an empty database. Terminal secrets are sealed under the key in
+``--secret-key-file`` (docs/RECEIVER.md). Everything a terminal or an import supplied is printed
+escaped (``simulator.cloud.textsafe``), and a database password never appears in a message.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ def _fmt(t: int) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dakoku cloud", description=__doc__.split("\n\n")[0])
     p.add_argument("--db", default=os.environ.get("DAKOKU_DB", DEFAULT_DB))
+    p.add_argument("--create", action="store_true",
+                   help="make the SQLite database if it does not exist")  # fmt: skip
+    p.add_argument("--secret-key-file", default=os.environ.get("DAKOKU_SECRET_KEY_FILE"),
+                   help="key sealing terminal secrets (SQLite: DB.key by default)")  # fmt: skip
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("serve", help="run the receiver")
@@ -56,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--ingest-budget", type=float, default=0,
                    help="punches per second admitted before 429 (0: unlimited)")  # fmt: skip
     s.add_argument("--admin-token", default=os.environ.get("DAKOKU_ADMIN_TOKEN"),
-                   help="enable read-only HTTP administration with this bearer token")  # fmt: skip
+                   help="operator token of the HTTP administration (all tenants); prefer "
+                        "DAKOKU_ADMIN_TOKEN or --admin-token-file: argv is public")  # fmt: skip
+    s.add_argument("--admin-token-file", default=os.environ.get("DAKOKU_ADMIN_TOKEN_FILE"),
+                   help="file holding the operator token (first line)")  # fmt: skip
     s.add_argument("--workers", type=int, help="store threads (1 for SQLite)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
@@ -70,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_parser("list")
     for verb in ("enable", "disable"):
         t.add_parser(verb).add_argument("code")
+    t.add_parser("token", help="issue an HTTP administration token for this tenant only "
+                 "(shown once)").add_argument("code")  # fmt: skip
+    t.add_parser("revoke-tokens", help="revoke every administration token of the tenant"
+                 ).add_argument("code")  # fmt: skip
 
     m = sub.add_parser("terminal", help="terminals").add_subparsers(dest="action", required=True)
     ma = m.add_parser("add", help="register a terminal; its secret is shown once")
@@ -141,27 +158,118 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from simulator.cloud.store import RegistryError, SqlStore
+    from simulator.cloud.db import redact
+    from simulator.cloud.store import KEY_FILE_DEFAULT, RegistryError, SqlStore
 
+    context = None
+    admin_token = None
     try:
-        store = SqlStore.open(args.db)
+        if args.cmd == "serve":  # refuse a bad TLS or token setting before anything opens
+            context = _tls_context(args.tls_cert, args.tls_key)
+            admin_token = _admin_token(args)
+        _need_database(args)
+    except RegistryError as e:
+        sys.stderr.write(f"dakoku cloud: {e}\n")
+        return 1
+    try:
+        store = SqlStore.open(args.db, key_file=args.secret_key_file or KEY_FILE_DEFAULT)
+    except RegistryError as e:
+        sys.stderr.write(f"dakoku cloud: {redact(str(e), args.db)}\n")
+        return 1
     except Exception as e:
-        sys.stderr.write(f"dakoku cloud: cannot open database {args.db}: {e}\n")
+        message = " ".join(str(e).split()) or type(e).__name__  # one line
+        sys.stderr.write("dakoku cloud: cannot open database %s: %s\n"
+                         % (redact(args.db, args.db), redact(message, args.db)))  # fmt: skip
         return 1
     try:
         if args.cmd == "serve":
-            return _serve(store, args)
+            return _serve(store, args, context, admin_token)
         return _admin(store, args) or 0
     except RegistryError as e:
         sys.stderr.write(f"dakoku cloud: {e}\n")
+        return 1
+    except Exception as e:
+        if not _database_error(e):
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        sys.stderr.write(f"dakoku cloud: database error: {redact(message, args.db)}\n")
         return 1
     finally:
         store.close()
 
 
+def _database_error(e: Exception) -> bool:
+    import sqlite3
+
+    return isinstance(e, sqlite3.Error) or type(e).__module__.startswith("psycopg")
+
+
+def _need_database(args) -> None:
+    """Refuse to make a new SQLite file unless asked (``--create``, or ``tenant add``)."""
+    from simulator.cloud.store import RegistryError
+
+    url = args.db
+    if url.startswith(("postgresql://", "postgres://", "host=")):
+        return
+    path = url[len("sqlite:") :] if url.startswith("sqlite:") else url
+    if path == ":memory:" or os.path.exists(path):
+        return
+    if args.create or (args.cmd == "tenant" and args.action == "add"):
+        return
+    raise RegistryError(f"no database at {path}: check --db, or give --create to make a new one")
+
+
+def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server's TLS context, or None for plain HTTP; each misuse is one line."""
+    from simulator.cloud.store import RegistryError
+
+    if key and not cert:
+        raise RegistryError("--tls-key needs --tls-cert (refusing to serve plain HTTP)")
+    if not cert:
+        return None
+    for what, path in (("certificate", cert), ("key", key)):
+        if path and not os.path.isfile(path):
+            raise RegistryError(f"TLS {what} {path}: no such file")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as e:
+        reason = e.reason or str(e)
+        if "KEY_VALUES_MISMATCH" in str(e):
+            raise RegistryError(f"TLS key {key} is not the key of certificate {cert}") from None
+        named = f"{cert} and {key}" if key else f"{cert} (no --tls-key: the key must be in it)"
+        raise RegistryError(f"TLS certificate {named} unusable: {reason}") from None
+    except OSError as e:
+        raise RegistryError(f"TLS certificate {cert}: {e.strerror or e}") from None
+    return context
+
+
+def _admin_token(args) -> str | None:
+    """The operator token: --admin-token-file (or DAKOKU_ADMIN_TOKEN_FILE), else --admin-token
+    (or DAKOKU_ADMIN_TOKEN)."""
+    from simulator.cloud.store import RegistryError
+
+    if args.admin_token_file:
+        try:
+            with open(args.admin_token_file, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = getattr(e, "strerror", None) or str(e)
+            raise RegistryError(f"cannot read admin token file {args.admin_token_file}: "
+                                f"{reason}") from None  # fmt: skip
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise RegistryError(f"admin token file {args.admin_token_file} is empty")
+        return token
+    if args.admin_token is not None and not args.admin_token.strip():
+        raise RegistryError("the admin token is empty")
+    return args.admin_token
+
+
 def _admin(store, args) -> int:
     from simulator.cloud import csvio
     from simulator.cloud.store import RegistryError
+    from simulator.cloud.textsafe import printable as p
 
     cmd, action = args.cmd, getattr(args, "action", "")
     out = sys.stdout.write
@@ -174,7 +282,13 @@ def _admin(store, args) -> int:
             for code, name, enabled, version, day_start, _tz in store.tenants():
                 state = "enabled" if enabled else "disabled"
                 out("%-12s %-24s %-8s roster v%d  day starts %02d:00\n"
-                    % (code, name, state, version, day_start))  # fmt: skip
+                    % (code, p(name), state, version, day_start))  # fmt: skip
+        elif action == "token":
+            token = store.issue_admin_token(args.code)
+            out(f"administration token for {args.code} only (shown once):\n{token}\n")
+        elif action == "revoke-tokens":
+            n = store.revoke_admin_tokens(args.code)
+            out(f"{n} administration token(s) of {args.code} revoked\n")
         else:
             store.set_tenant_enabled(args.code, action == "enable")
             out(f"tenant {args.code} {action}d\n")
@@ -189,7 +303,8 @@ def _admin(store, args) -> int:
                 seen = _fmt(t["last_seen"]) if t["last_seen"] else "never"
                 out("%-12s %-8s last %s %s, unsent %s  %s\n"
                     % (t["id"], "enabled" if t["enabled"] else "disabled", t["last_kind"] or "-",
-                       seen, "-" if t["unsent"] is None else t["unsent"], t["label"]))  # fmt: skip
+                       seen, "-" if t["unsent"] is None else p(str(t["unsent"])),
+                       p(t["label"])))  # fmt: skip
         elif action == "command":
             command = _command(args.op, args.args, now)
             out("queued %s as %s\n" % (args.op, store.queue_command(args.tenant, args.id, command)))
@@ -215,7 +330,8 @@ def _admin(store, args) -> int:
         elif action == "results":
             for number, op, sent, status, detail in store.command_log(args.tenant, args.id):
                 when = _fmt(sent) if sent else "not yet sent"
-                out("c%d %-11s %-16s %s %s\n" % (number, op, when, status or "-", detail))
+                out("c%d %-11s %-16s %s %s\n"
+                    % (number, p(op), when, p(status or "-"), p(detail)))  # fmt: skip
         else:
             store.set_terminal_enabled(args.tenant, args.id, action == "enable")
             out(f"terminal {args.id} {action}d\n")
@@ -236,7 +352,7 @@ def _admin(store, args) -> int:
             store.tenant_info(args.tenant)
             for e in store.employees(args.tenant):
                 out("%-12s %-20s cards %s fingers %s\n"
-                    % (e["code"], e["name"], " ".join(e["cards"]) or "-",
+                    % (e["code"], p(e["name"]), " ".join(e["cards"]) or "-",
                        " ".join(str(f) for f in e["fingers"]) or "-"))  # fmt: skip
         else:
             store.remove_employee(args.tenant, args.code)
@@ -247,6 +363,8 @@ def _admin(store, args) -> int:
     elif cmd == "maintenance":
         if action == "schedule":
             start, end = _when(args.start), _when(args.end)
+            if end <= now:
+                raise RegistryError(f"the window {_fmt(start)} - {_fmt(end)} is already over")
             store.add_maintenance(start, end, args.notice)
             out(f"maintenance {_fmt(start)} - {_fmt(end)} announced\n")
         elif action == "now":
@@ -258,7 +376,7 @@ def _admin(store, args) -> int:
         else:
             for _id, start, end, notice, emergency in store.maintenance_windows():
                 state = "now" if start <= now < end else ("past" if end <= now else "announced")
-                out("%s - %s  %-9s %s%s\n" % (_fmt(start), _fmt(end), state, notice,
+                out("%s - %s  %-9s %s%s\n" % (_fmt(start), _fmt(end), state, p(notice),
                                                " (emergency)" if emergency else ""))  # fmt: skip
     elif cmd == "export":
         text = csvio.export_punches(store, args.tenant)
@@ -275,7 +393,7 @@ def _admin(store, args) -> int:
         for terminal, seq, code, _t, _synced, cred, employee, received in punches:
             out("%s #%d  code %d (%s)  cred %s  employee %s  received %s\n"
                 % (terminal, seq, code, TEXT.get(code, "?"), bytes(cred).hex(),
-                   employee or "-", _fmt(received)))  # fmt: skip
+                   p(employee or "-"), _fmt(received)))  # fmt: skip
         for terminal, seq, punch, received in conflicts:
             out("%s #%d  conflicting resend kept aside: %s  received %s\n"
                 % (terminal, seq, json.dumps(json.loads(punch)), _fmt(received)))  # fmt: skip
@@ -302,18 +420,18 @@ def _command(op: str, argv: list[str], now: int) -> dict:
     return command
 
 
-def _serve(store, args) -> int:
+def _serve(store, args, context, admin_token) -> int:
     from simulator.cloud.pacing import Pacer
-    from simulator.cloud.service import Receiver, configure_logging
+    from simulator.cloud.service import Receiver, configure_logging, log
 
     configure_logging(args.log_level)
-    context = None
-    if args.tls_cert:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.tls_cert, args.tls_key)
+    if store.box is None:
+        log.warning("terminal secrets are not encrypted at rest: give --secret-key-file")
+    if admin_token and context is None and args.host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("the admin token travels in clear: serve HTTPS (--tls-cert, --tls-key)")
     if args.ingest_budget:
         store.pacer = Pacer(args.ingest_budget)
-    receiver = Receiver(store, admin_token=args.admin_token, workers=args.workers,
+    receiver = Receiver(store, admin_token=admin_token, workers=args.workers,
                         ssl_context=context)  # fmt: skip
 
     async def run() -> None:
