@@ -62,6 +62,7 @@ class Rig:
         flash_dir=None,
         service=None,
         receiver=None,
+        identity=(TENANT, TERMINAL, SECRET),
     ):
         self.now = 0  # virtual milliseconds since power-on
         self.epoch0 = EPOCH if rtc is None else rtc  # the service's time at now == 0
@@ -74,9 +75,11 @@ class Rig:
         self.roster_flash = flash("roster", roster_sectors)
         self.config_flash = flash("config", 2)
         self.log_flash = flash("log", 4)
+        # (tenant, terminal ID, secret): the rig's own, or those a real receiver issued
+        self.tenant, self.terminal_id, self.secret = identity
         self.store = MemoryStore()
-        self.store.add_tenant(TENANT)
-        self.store.add_terminal(TENANT, TERMINAL, SECRET)
+        self.store.add_tenant(self.tenant)
+        self.store.add_terminal(self.tenant, self.terminal_id, self.secret)
         if service is None:
             add_employees(self.store, employees)
             self.server = Server(self.store)
@@ -114,7 +117,7 @@ class Rig:
         )
         for problem in self.config.problems:
             self.log.append(eventlog.CONFIG_FALLBACK, problem[:100], None, 0, self.boot_id)
-        self.uplink = Uplink(self.terminal, TENANT, TERMINAL, SECRET)
+        self.uplink = Uplink(self.terminal, self.tenant, self.terminal_id, self.secret)
         rtc = None if self.rtc is None else self.rtc + self.now // 1000
         self._out(self.terminal.boot(self.now, rtc, self.reader_selftest))
         self.uplink.start(self.now)
@@ -129,7 +132,7 @@ class Rig:
     def held(self):
         """Sequence numbers the receiver holds for this terminal."""
         source = self.store if self.receiver is None else self.receiver
-        return sorted(source.held(TENANT, TERMINAL))
+        return sorted(source.held(self.tenant, self.terminal_id))
 
     def service_time(self):
         return self.epoch0 + self.now // 1000

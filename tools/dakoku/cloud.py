@@ -317,7 +317,13 @@ def _serve(store, args) -> int:
                         ssl_context=context)  # fmt: skip
 
     async def run() -> None:
-        await receiver.start(args.host, args.port)
+        host, port = await receiver.start(args.host, args.port)
+        scheme = "https" if context is not None else "http"
+        shown = f"[{host}]" if ":" in host else host
+        # Plain text on standard output (the JSON log goes to standard error): with --port 0
+        # this is where the free port the system chose is read.
+        print(f"dakoku cloud: serving {scheme}://{shown}:{port} (database {args.db}); "
+              "Ctrl-C stops", flush=True)  # fmt: skip
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

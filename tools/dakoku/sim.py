@@ -136,9 +136,118 @@ def demo_protocol() -> int:
     return 0 if ok else 1
 
 
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dakoku sim",
+        description="Run the simulator. Without --receiver: the status list and three "
+        "demonstrations on embedded defaults (what make sim shows). With --receiver: the door "
+        "day, compressed into real time, against a receiver you run (dakoku cloud serve).",
+    )
+    r = p.add_argument_group("against your own receiver")
+    r.add_argument("--receiver", metavar="URL",
+                   help="the receiver's base URL, e.g. http://127.0.0.1:8080 (default: none, "
+                   "run the embedded demonstrations)")  # fmt: skip
+    r.add_argument("--terminal-file", metavar="FILE",
+                   help="what 'dakoku cloud terminal add TENANT ID' printed, saved to FILE "
+                   "('-': standard input); gives tenant, terminal and secret "
+                   "(default: none)")  # fmt: skip
+    r.add_argument("--tenant", help="tenant code (default: from --terminal-file)")
+    r.add_argument("--terminal", help="terminal ID (default: from --terminal-file)")
+    r.add_argument("--secret", metavar="HEX",
+                   help="the terminal's secret in hex (default: from --terminal-file)")  # fmt: skip
+    r.add_argument("--people", type=int, metavar="N",
+                   help="employees at the door, the first N with a card in the receiver's "
+                   "roster (default: all of them)")  # fmt: skip
+    r.add_argument("--interval", type=float, default=0.3, metavar="SECONDS",
+                   help="seconds between two events of the day (default: %(default)s)")  # fmt: skip
+    r.add_argument("--flash-dir", metavar="DIR",
+                   help="where the terminal's flash images and boot ID are kept between runs; "
+                   "delete it for a factory-fresh terminal (default: "
+                   "sim-output/terminals/TENANT-ID)")  # fmt: skip
+    r.add_argument("--cafile", metavar="PEM",
+                   help="CA certificates to trust for an https:// receiver (default: the "
+                   "system's)")  # fmt: skip
+    return p
+
+
+def _identity(args: argparse.Namespace) -> tuple[str, str, bytes]:
+    from simulator.remoteday import SetupError, parse_secret, parse_terminal_added
+
+    tenant, terminal, secret = args.tenant, args.terminal, None
+    if args.terminal_file:
+        try:
+            if args.terminal_file == "-":
+                text = sys.stdin.read()
+            else:
+                with open(args.terminal_file, encoding="utf-8") as fh:
+                    text = fh.read()
+        except OSError as e:
+            raise SetupError(f"cannot read {args.terminal_file}: {e.strerror}") from None
+        f_tenant, f_terminal, secret = parse_terminal_added(text)
+        tenant, terminal = tenant or f_tenant, terminal or f_terminal
+    if args.secret:
+        secret = parse_secret(args.secret)
+    missing = [name for name, v in (("--tenant", tenant), ("--terminal", terminal),
+                                    ("--secret", secret)) if not v]  # fmt: skip
+    if missing:
+        raise SetupError(
+            f"give {', '.join(missing)}, or --terminal-file with what 'dakoku cloud terminal "
+            "add' printed"
+        )
+    assert tenant and terminal and secret
+    return tenant, terminal, secret
+
+
+def receiver_main(args: argparse.Namespace) -> int:
+    from simulator.remoteday import SetupError, parse_receiver_url, receiver_day
+
+    if args.people is not None and args.people < 1:
+        sys.stderr.write("dakoku sim: --people must be at least 1\n")
+        return 2
+    if args.interval < 0:
+        sys.stderr.write("dakoku sim: --interval must not be negative\n")
+        return 2
+    try:
+        parse_receiver_url(args.receiver)  # a bad URL is said before anything else
+        tenant, terminal, secret = _identity(args)
+        print("The door day against your receiver, compressed into real time (a real")
+        print("receiver checks each request's time against its own clock):")
+        result = receiver_day(
+            args.receiver,
+            tenant,
+            terminal,
+            secret,
+            people=args.people,
+            interval_s=args.interval,
+            cafile=args.cafile,
+            flash_dir=args.flash_dir,
+            printer=lambda line: print("  " + line, flush=True),
+        )
+    except SetupError as e:
+        sys.stderr.write(f"dakoku sim: {e}\n")
+        return 1
+    print()
+    if result.ok:
+        print(f"Every punch the terminal recorded ({result.recorded}) is acknowledged by the")
+        print("receiver. See them with:")
+        print(f"  dakoku cloud export {tenant} -o punches.csv")
+        return 0
+    print(f"{result.unsent} of {result.recorded} punches are not acknowledged yet; the terminal")
+    print("would keep resending them (a real one keeps them on flash).")
+    return 1
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="dakoku sim", description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    if args.receiver:
+        return receiver_main(args)
+    given = [o for o in ("terminal_file", "tenant", "terminal", "secret", "people", "cafile",
+                                "flash_dir")
+             if getattr(args, o) is not None]  # fmt: skip
+    if given:
+        option = given[0].replace("_", "-")
+        sys.stderr.write(f"dakoku sim: --{option} needs --receiver URL\n")
+        return 2
     print("dakoku simulator - what exists today\n")
     for part, state, where in PARTS:
         print(f"  [{'x' if state == 'built' else ' '}] {part:<50} {state} ({where})")

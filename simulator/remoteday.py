@@ -1,0 +1,305 @@
+"""The door day against a receiver you run (``dakoku sim --receiver URL``), in real time.
+
+``make sim`` plays the door day of :mod:`simulator.door` under virtual time against a receiver
+whose clock is the rig's. A receiver you started yourself (``dakoku cloud serve``) keeps the wall
+clock: it refuses a request whose time is more than 300 s from its own (PRT-AUTH) and flags a
+punch from the future. So here the terminal runs on the real clock, and the day is compressed
+instead: the same events in the same order (arrivals, a double tap, an unregistered card, lunch
+breaks, departures with a network cut in the middle), one every ``interval_s`` seconds, each
+person waiting for the screen to return to "ready" as they would at a door. The terminal's
+feedback time is cut to 0.3 s and its double-punch window to 1 s so that a 10-person day takes
+about half a minute; a person's next tap waits until the window has passed, except the day's one
+double tap, which comes at once and is answered "already recorded".
+
+The terminal is the firmware core on simulated flash (:class:`simulator.door.Rig`); it learns
+its roster (cards, names) from the receiver, like a real one after its hello. Its flash images
+and boot ID live in ``flash_dir`` (by default ``sim-output/terminals/TENANT-ID/``), so a second
+run is the same terminal booting again: its sequence numbers go on where the last run stopped
+(a fresh journal would send numbers the receiver already holds, which it keeps aside as
+conflicting resends) and the punches it had not delivered are still there to send. Its requests go
+over :class:`simulator.cloud.wire.HttpLink` (HTTP) or :class:`TlsLink` (HTTPS). The day ends
+when every punch the terminal recorded has been acknowledged (the journal's unsent count is 0)
+or ``settle_s`` has passed.
+
+The door day's maintenance window is left out: the receiver's maintenance table is its
+operator's (``dakoku cloud maintenance now``, tried during a run, shows the terminal riding it
+out).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from firmware import eventlog, texts
+from firmware.terminal import Card
+from simulator.cloud.wire import HttpLink
+from simulator.door import Rig, schedule
+
+# The terminal's configuration here (its defaults: feedback_ms 2000, double_punch_s 60).
+VALUES = {"feedback_ms": 300, "double_punch_s": 1}
+IDLE_STATES = ("ready", "clock_invalid")
+ALREADY = (texts.text("already", "ja"), texts.text("already", "en"))  # a double tap's answer
+
+
+class SetupError(Exception):
+    """The run cannot start: a bad URL or identity, an unreachable or refusing receiver, an
+    empty roster. The message says what to do."""
+
+
+def default_flash_dir(tenant: str, terminal_id: str) -> str:
+    return os.path.join("sim-output", "terminals", f"{tenant}-{terminal_id}")
+
+
+def next_boot_id(flash_dir: str) -> int:
+    """The board's persisted boot counter (firmware/main.py: ``boot_id()``), advanced."""
+    path = os.path.join(flash_dir, "boot-id")
+    try:
+        with open(path, encoding="ascii") as fh:
+            boot = int(fh.read().strip() or 0) + 1
+    except FileNotFoundError:
+        boot = 1
+    except ValueError:
+        raise SetupError(f"{path}: not a number; delete {flash_dir} for a fresh terminal") from None
+    boot = boot % 0x10000 or 1  # 16 bits in the nonce; 0 is no boot
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(f"{boot}\n")
+    return boot
+
+
+class TlsLink(HttpLink):
+    """:class:`HttpLink` over TLS (a receiver started with ``--tls-cert``)."""
+
+    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout_s: float = 15.0):
+        super().__init__(host, port, timeout_s)
+        self.context = context
+
+    def _connect(self):
+        return self.context.wrap_socket(super()._connect(), server_hostname=self.host)
+
+
+def parse_receiver_url(url: str) -> tuple[str, str, int]:
+    """``http://host:port`` or ``https://host:port`` -> (scheme, host, port)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SetupError(f"--receiver {url!r}: give http://HOST:PORT or https://HOST:PORT")
+    if parts.path not in ("", "/") or parts.query:
+        raise SetupError(f"--receiver {url!r}: only scheme, host and port (no path)")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise SetupError(f"--receiver {url!r}: the port is not a number from 1 to 65535") from None
+    return parts.scheme, parts.hostname, port
+
+
+_ADDED = re.compile(r"^terminal (\S+) added to (\S+)$", re.M)
+_HEX_LINE = re.compile(r"^([0-9a-fA-F]{32,128})$", re.M)
+
+
+def parse_terminal_added(text: str) -> tuple[str, str, bytes]:
+    """(tenant, terminal ID, secret) from what ``dakoku cloud terminal add`` printed."""
+    added = _ADDED.search(text)
+    secret = _HEX_LINE.search(text)
+    if added is None or secret is None:
+        raise SetupError(
+            "not the output of 'dakoku cloud terminal add TENANT ID' (it prints "
+            "'terminal ID added to TENANT' and the secret in hex on the line after 'secret')"
+        )
+    return added.group(2), added.group(1), bytes.fromhex(secret.group(1))
+
+
+def parse_secret(text: str) -> bytes:
+    try:
+        secret = bytes.fromhex(text.strip())
+    except ValueError:
+        raise SetupError(
+            "--secret: the terminal's secret in hex, as 'terminal add' printed it"
+        ) from None
+    if len(secret) < 16:
+        raise SetupError(f"--secret: {len(secret)} bytes; a terminal secret has at least 16")
+    return secret
+
+
+class ReceiverDay:
+    """Outcome of :func:`receiver_day`."""
+
+    def __init__(
+        self, rig: Rig, first_seq: int, taps: int, doubles: int, offline: int, lines: list[str]
+    ):
+        self.rig = rig
+        self.first_seq = first_seq  # the first sequence number of this run
+        self.taps = taps
+        self.doubles = doubles  # taps answered "already recorded" (inside the double-punch window)
+        self.offline = offline
+        self.lines = lines
+        self.recorded = rig.journal.next_seq - first_seq  # in this run
+        self.unsent = rig.journal.unsent_count  # of this run and any before it
+        self.ok = self.recorded > 0 and self.unsent == 0
+
+
+def _day_events(people: int) -> list[tuple[int, str, bool]]:
+    """The door day's events in order as (person index or -1, key or network change, whether
+    it repeats that person's previous tap); the network cut moved to the middle of the
+    departures (where it falls in the door day with 50 people)."""
+    events, _ = schedule(people, 0)
+    order = []
+    last: dict[int, str] = {}
+    for _when, who, what in events:
+        if who >= 0:
+            order.append((who, what, last.get(who) == what))
+            last[who] = what
+    outs = [i for i, (_who, what, _again) in enumerate(order) if what == "out"]
+    order.insert(outs[-1] + 1, (-1, "network up", False))
+    order.insert(outs[len(outs) // 2], (-1, "network down", False))
+    return order
+
+
+def _last_network_error(rig: Rig) -> str:
+    text = ""
+    for e in rig.log.events(0, 1000):
+        if e["code"] == eventlog.NET_ERROR:
+            text = e["text"]
+    return text or "no answer yet"
+
+
+def receiver_day(
+    url: str,
+    tenant: str,
+    terminal_id: str,
+    secret: bytes,
+    people: int | None = None,
+    interval_s: float = 0.3,
+    connect_s: float = 20.0,
+    settle_s: float = 30.0,
+    cafile: str | None = None,
+    flash_dir: str | None = None,
+    printer: Callable[[str], None] = print,
+    describe: Callable[[tuple], str] | None = None,
+) -> ReceiverDay:
+    """Run the compressed door day against the receiver at ``url``; SetupError if it cannot
+    start. ``describe`` turns a screen's lines into the text printed (default: joined)."""
+    scheme, host, port = parse_receiver_url(url)
+    if scheme == "https":
+        context = ssl.create_default_context(cafile=cafile)
+        link: HttpLink = TlsLink(host, port, context)
+    else:
+        link = HttpLink(host, port)
+    describe = describe or (lambda lines: " | ".join(lines))
+    lines: list[str] = []
+    flash_dir = flash_dir or default_flash_dir(tenant, terminal_id)
+    try:
+        os.makedirs(flash_dir, exist_ok=True)
+        boot_id = next_boot_id(flash_dir)
+    except OSError as e:
+        raise SetupError(f"cannot use {flash_dir} for the terminal's flash: {e}") from None
+    t0 = time.monotonic()
+    rig = Rig(
+        employees=0,
+        values=VALUES,
+        rtc=int(time.time()),
+        journal_sectors=16,
+        roster_sectors=64,
+        boot_id=boot_id,
+        flash_dir=flash_dir,
+        service=lambda data, _now: link.exchange(data),
+        identity=(tenant, terminal_id, secret),
+    )
+
+    def say(text: str) -> None:  # the time as the terminal shows it (JST by default)
+        t = int(time.time()) + rig.terminal.clock.utc_offset_min * 60
+        line = f"{t // 3600 % 24:02d}:{t // 60 % 60:02d}:{t % 60:02d}  {text}"
+        lines.append(line)
+        printer(line)
+
+    def turn() -> None:
+        rig.now = max(rig.now, int((time.monotonic() - t0) * 1000))
+        rig.tick()
+        rig.settle()
+
+    def run(seconds: float, done: Callable[[], bool]) -> bool:
+        end = time.monotonic() + seconds
+        while True:
+            turn()
+            if done():
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.02)
+
+    client = rig.uplink.client
+
+    def roster_in_hand() -> bool:
+        if client.mode == "refused":
+            return True
+        return (
+            client.mode in ("online", "maintenance")
+            and client.roster_version >= client.server_roster
+            and not rig.roster.busy
+        )
+
+    try:
+        say(
+            f"terminal {terminal_id} of {tenant} (boot {boot_id}, flash in {flash_dir}, "
+            f"{rig.journal.next_seq - 1} punches on it), connecting to {url}"
+        )
+        if not run(connect_s, roster_in_hand) or client.mode == "refused":
+            raise SetupError(
+                f"the receiver at {url} did not take terminal {terminal_id} of {tenant}: "
+                + _last_network_error(rig)
+            )
+        cards = [bytes(c) for e in rig.roster.employees() for c in e.cards]
+        if not cards:
+            raise SetupError(
+                f"the receiver's roster for {tenant} has no employee with a card: import "
+                f"some (dakoku cloud employee import {tenant} staff.csv), then run this again"
+            )
+        if people is not None:
+            cards = cards[:people]
+        say(
+            f"terminal up: {client.mode}, roster {rig.roster.count} people (version "
+            f"{rig.roster.version}), {len(cards)} of them at the door today"
+        )
+        stranger = bytes.fromhex("01394e0000000000")
+        while stranger in cards or rig.roster.lookup_card(stranger) is not None:
+            stranger = stranger[:-1] + bytes([(stranger[-1] + 1) % 256])
+        first_seq = rig.journal.next_seq
+        taps = doubles = offline = 0
+        last_tap: dict[int, int] = {}
+        gap_ms = VALUES["double_punch_s"] * 1000 + 200
+        for who, what, again in _day_events(len(cards)):
+            if who < 0:
+                rig.network = what == "network up"
+                turn()
+                if rig.network:
+                    rig.uplink.link(rig.now, True)  # the board's link is back (PRT-CLI-1)
+                say(f"{what} (unsent {rig.journal.unsent_count})")
+                continue
+            run(10.0, lambda: rig.terminal.machine.state in IDLE_STATES)
+            if not again:
+                since = last_tap.get(who, -gap_ms)
+                run(gap_ms / 1000, lambda since=since: rig.now - since >= gap_ms)
+                run(interval_s, lambda: False)
+            last_tap[who] = rig.now
+            rig.key(what)
+            rig.tap(card=Card(cards[who] if who < len(cards) else stranger))
+            taps += 1
+            screen = rig.last_screen()
+            offline += screen.style == "offline"
+            doubles += any(line in ALREADY for line in screen.lines)
+            say(f"{what:<11} {describe(screen.lines)}")
+        say(f"every tap made; waiting up to {settle_s:g} s for the last uploads")
+        run(settle_s, lambda: rig.journal.unsent_count == 0 and client.mode == "online")
+        result = ReceiverDay(rig, first_seq, taps, doubles, offline, lines)
+        say(
+            f"taps {taps}, recorded {result.recorded} (offline {offline}), acknowledged by "
+            f"the receiver {rig.uplink.delivered}, unsent {result.unsent}"
+        )
+        return result
+    finally:
+        link.close()
+        for flash in (rig.journal_flash, rig.roster_flash, rig.config_flash, rig.log_flash):
+            flash.close()

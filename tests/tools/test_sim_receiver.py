@@ -1,0 +1,148 @@
+"""``dakoku sim --receiver``: bad input gets one clear line and exit status; a second run is the
+same terminal booting again (its sequence numbers go on)."""
+
+from __future__ import annotations
+
+import pytest
+from dakoku.cli import main
+
+from simulator.cloud.service import RunningReceiver
+from simulator.cloud.store import SqlStore
+from simulator.remoteday import (
+    SetupError,
+    parse_receiver_url,
+    parse_terminal_added,
+    receiver_day,
+)
+
+SECRET = bytes.fromhex("00112233445566778899aabbccddeeff")
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    """A receiver on the wall clock (as `dakoku cloud serve` is) with two carded employees."""
+    store = SqlStore.open(str(tmp_path / "r.db"))
+    store.add_tenant("ACME01")
+    store.add_terminal("ACME01", "T0001", SECRET)
+    store.add_employee("ACME01", "E1", "山田 太郎", cards=["012e4cd2a3b40001"])
+    store.add_employee("ACME01", "E2", "Emily Clark", cards=["012e4cd2a3b40002"], lang="en")
+    with RunningReceiver(store) as running:
+        yield running, store
+    store.close()
+
+
+def sim(capsys, *argv):
+    status = main(["sim", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--receiver", "ftp://x"], "give http://HOST:PORT or https://HOST:PORT"),
+        (["--receiver", "http://h:99999"], "not a number from 1 to 65535"),
+        (["--receiver", "http://h:1/v1"], "only scheme, host and port"),
+        (["--receiver", "http://h:1"], "give --tenant, --terminal, --secret, or --terminal-file"),
+        (
+            ["--receiver", "http://h:1", "--tenant", "A", "--terminal", "T", "--secret", "zz"],
+            "--secret: the terminal's secret in hex",
+        ),
+        (
+            ["--receiver", "http://h:1", "--terminal-file", "/nonexistent"],
+            "cannot read /nonexistent",
+        ),
+        (["--tenant", "A"], "--tenant needs --receiver URL"),
+        (["--receiver", "http://h:1", "--people", "0"], "--people must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_clear_line(capsys, argv, message):
+    status, _out, err = sim(capsys, *argv)
+    assert status in (1, 2) and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_terminal_file_is_what_terminal_add_prints(tmp_path, capsys):
+    db = str(tmp_path / "a.db")
+    assert main(["cloud", "--db", db, "tenant", "add", "ACME01"]) == 0
+    assert main(["cloud", "--db", db, "terminal", "add", "ACME01", "T0009"]) == 0
+    printed = capsys.readouterr().out
+    tenant, terminal, secret = parse_terminal_added(printed)
+    store = SqlStore.open(db)
+    try:
+        assert (tenant, terminal) == ("ACME01", "T0009")
+        assert store.terminal("ACME01", "T0009")["secret"] == secret
+    finally:
+        store.close()
+    with pytest.raises(SetupError, match="not the output of"):
+        parse_terminal_added("tenant ACME01 added\n")
+    assert parse_receiver_url("https://example.test") == ("https", "example.test", 443)
+
+
+def test_a_wrong_secret_is_refused_and_said(receiver, tmp_path):
+    running, _store = receiver
+    with pytest.raises(SetupError, match=r"did not take terminal T0001 of ACME01: .*signature"):
+        receiver_day(
+            running.url,
+            "ACME01",
+            "T0001",
+            b"x" * 16,
+            connect_s=10,
+            flash_dir=str(tmp_path / "f"),
+            printer=lambda _line: None,
+        )
+
+
+def test_an_unreachable_receiver_is_said(tmp_path):
+    with pytest.raises(SetupError, match=r"did not take .*cannot connect"):
+        receiver_day(
+            "http://127.0.0.1:9",
+            "ACME01",
+            "T0001",
+            SECRET,
+            connect_s=0.5,
+            flash_dir=str(tmp_path / "f"),
+            printer=lambda _line: None,
+        )
+
+
+def test_an_empty_roster_is_said(receiver, tmp_path):
+    running, store = receiver
+    store.add_tenant("EMPTY1")
+    store.add_terminal("EMPTY1", "T0001", SECRET)
+    with pytest.raises(SetupError, match="no employee with a card: import"):
+        receiver_day(
+            running.url,
+            "EMPTY1",
+            "T0001",
+            SECRET,
+            connect_s=10,
+            flash_dir=str(tmp_path / "f"),
+            printer=lambda _line: None,
+        )
+
+
+def test_a_second_run_is_the_same_terminal_and_its_numbers_go_on(receiver, tmp_path):
+    running, store = receiver
+    flash = str(tmp_path / "flash")
+    days = [
+        receiver_day(
+            running.url,
+            "ACME01",
+            "T0001",
+            SECRET,
+            people=1,
+            interval_s=0,
+            flash_dir=flash,
+            printer=lambda _line: None,
+        )
+        for _ in range(2)
+    ]
+    assert all(d.ok for d in days)
+    assert [d.rig.boot_id for d in days] == [1, 2]
+    first, second = days
+    assert second.first_seq == first.first_seq + first.recorded
+    held = sorted(store.held("ACME01", "T0001"))
+    assert held == list(range(1, second.first_seq + second.recorded))
+    _punches, conflicts = store.flagged("ACME01")
+    assert conflicts == []  # a fresh journal would have sent numbers 1, 2, … again
