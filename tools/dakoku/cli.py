@@ -118,6 +118,12 @@ def _bench(argv: list[str]) -> int:
     return bench_main(argv)
 
 
+def _status(argv: list[str]) -> int:
+    from dakoku.status import main as status_main
+
+    return status_main(argv)
+
+
 def _cloud(argv: list[str]) -> int:
     from dakoku.cloud import main as cloud_main
 
@@ -136,6 +142,7 @@ COMMANDS = {
     "firmware": (_firmware, "firmware tools: 'diagram' writes the state diagram (Mermaid)"),
     "cloud": (_cloud, "run and administer the reference receiver (SQLite or PostgreSQL)"),
     "bench": (_bench, "run benchmarks and print their figures"),
+    "status": (_status, "what is built; --write carries the list into README and ARCHITECTURE"),
 }
 
 

@@ -14,17 +14,6 @@ import sys
 
 SIM_OUTPUT = "sim-output"  # what `make sim` leaves behind (git-ignored)
 
-# What the simulator will consist of, and where each part stands. Kept honest by hand: a part
-# moves to "built" in the same change that builds it.
-PARTS = [
-    ("MicroPython runner and dual-runtime tests", "built", "issue 2"),
-    ("flash punch journal on simulated NOR flash", "built", "issue 3"),
-    ("upload protocol v1 (client and server roles)", "built", "issue 4"),
-    ("terminal firmware state machine and door experience", "in progress", "issue 5"),
-    ("reference receiver service (dakoku cloud)", "built", "issue 6"),
-    ("virtual terminals, scenarios, conformance suite", "not built yet", "later issues"),
-]
-
 _GUEST_REPORT = """\
 import sys, gc, firmware
 gc.collect()
@@ -248,10 +237,17 @@ def main(argv: list[str]) -> int:
         option = given[0].replace("_", "-")
         sys.stderr.write(f"dakoku sim: --{option} needs --receiver URL\n")
         return 2
-    print("dakoku simulator - what exists today\n")
-    for part, state, where in PARTS:
-        print(f"  [{'x' if state == 'built' else ' '}] {part:<50} {state} ({where})")
+    from dakoku.status import lines_plain
+
+    print("dakoku simulator - what exists today (tools/dakoku/status.py):\n")
+    for line in lines_plain():
+        print("  " + line)
     print()
+    return run_demonstrations()
+
+
+def run_demonstrations() -> int:
+    """The three demonstrations of ``make sim``; 0 if each ended as it should."""
     status = demo_two_runtimes()
     print()
     print("Upload protocol v1, terminal and receiver in memory (virtual time):")
@@ -277,5 +273,6 @@ def main(argv: list[str]) -> int:
     for line in shown:
         print("  " + line)
     print()
-    print("The simulator proper is not built yet; `make sim` grows with each issue that lands.")
+    print("The simulator proper is not built yet; make sim grows with each issue that lands.")
+    print("To point the simulated terminal at a receiver of your own: dakoku sim --help.")
     return status
