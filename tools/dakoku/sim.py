@@ -125,13 +125,21 @@ def demo_protocol() -> int:
     return 0 if ok else 1
 
 
+SIM_DESCRIPTION = """\
+Run the simulator.
+
+Without --receiver: the status list and three demonstrations on embedded defaults (what make sim
+shows): terminal code on two runtimes, the upload protocol in memory, and a 50-person day at the
+door against the reference receiver over HTTP, ending with the receiver's CSV.
+
+With --receiver URL: the same door day, compressed into real time, against a receiver you run
+(dakoku cloud serve); see the README's walkthrough."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="dakoku sim",
-        description="Run the simulator. Without --receiver: the status list and three "
-        "demonstrations on embedded defaults (what make sim shows). With --receiver: the door "
-        "day, compressed into real time, against a receiver you run (dakoku cloud serve).",
-    )
+    from dakoku.clihelp import parser
+
+    p = parser("dakoku sim", SIM_DESCRIPTION)
     r = p.add_argument_group("against your own receiver")
     r.add_argument("--receiver", metavar="URL",
                    help="the receiver's base URL, e.g. http://127.0.0.1:8080 (default: none, "

@@ -8,7 +8,6 @@ it, and ``dakoku status --write`` carries it into the two documents.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -91,20 +90,23 @@ def rewrite(text: str, document: str) -> str:
     return _BLOCK.sub(lambda _m: f"{BEGIN}\n{markdown(document)}\n{END}", text, count=1)
 
 
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="dakoku status",
-        description="Print what is built (the one list in tools/dakoku/status.py).",
-    )
+def _parser():
+    from dakoku.clihelp import parser
+
+    p = parser("dakoku status", "Print what is built (the one list in tools/dakoku/status.py).")
     p.add_argument("--write", action="store_true",
                    help="rewrite the status blocks of README.md and docs/ARCHITECTURE.md from "
-                   "the list (default: only print it)")  # fmt: skip
+                   "the list")  # fmt: skip
     p.add_argument(
         "--check",
         action="store_true",
         help="exit 1 if a document's block differs from the list (default: off)",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
     for line in lines_plain():
         print(line)
     stale = []
