@@ -35,15 +35,14 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from firmware import eventlog, texts
+from firmware import eventlog
 from firmware.terminal import Card
 from simulator.cloud.wire import HttpLink
-from simulator.door import Rig, schedule
+from simulator.door import Rig, describe, is_double, schedule
 
 # The terminal's configuration here (its defaults: feedback_ms 2000, double_punch_s 60).
 VALUES = {"feedback_ms": 300, "double_punch_s": 1}
 IDLE_STATES = ("ready", "clock_invalid")
-ALREADY = (texts.text("already", "ja"), texts.text("already", "en"))  # a double tap's answer
 
 
 class SetupError(Exception):
@@ -178,17 +177,15 @@ def receiver_day(
     cafile: str | None = None,
     flash_dir: str | None = None,
     printer: Callable[[str], None] = print,
-    describe: Callable[[tuple], str] | None = None,
 ) -> ReceiverDay:
     """Run the compressed door day against the receiver at ``url``; SetupError if it cannot
-    start. ``describe`` turns a screen's lines into the text printed (default: joined)."""
+    start."""
     scheme, host, port = parse_receiver_url(url)
     if scheme == "https":
         context = ssl.create_default_context(cafile=cafile)
         link: HttpLink = TlsLink(host, port, context)
     else:
         link = HttpLink(host, port)
-    describe = describe or (lambda lines: " | ".join(lines))
     lines: list[str] = []
     flash_dir = flash_dir or default_flash_dir(tenant, terminal_id)
     try:
@@ -267,7 +264,7 @@ def receiver_day(
         while stranger in cards or rig.roster.lookup_card(stranger) is not None:
             stranger = stranger[:-1] + bytes([(stranger[-1] + 1) % 256])
         first_seq = rig.journal.next_seq
-        taps = doubles = offline = 0
+        taps = doubles = offline = strangers = 0
         last_tap: dict[int, int] = {}
         gap_ms = VALUES["double_punch_s"] * 1000 + 200
         for who, what, again in _day_events(len(cards)):
@@ -287,9 +284,10 @@ def receiver_day(
             rig.key(what)
             rig.tap(card=Card(cards[who] if who < len(cards) else stranger))
             taps += 1
+            strangers += who >= len(cards)
             screen = rig.last_screen()
             offline += screen.style == "offline"
-            doubles += any(line in ALREADY for line in screen.lines)
+            doubles += is_double(screen)
             say(f"{what:<11} {describe(screen.lines)}")
         say(f"every tap made; waiting up to {settle_s:g} s for the last uploads")
         run(settle_s, lambda: rig.journal.unsent_count == 0 and client.mode == "online")
@@ -297,6 +295,11 @@ def receiver_day(
         say(
             f"taps {taps}, recorded {result.recorded} (offline {offline}), acknowledged by "
             f"the receiver {rig.uplink.delivered}, unsent {result.unsent}"
+        )
+        say(
+            f"({taps} taps = {len(cards)} people x 4 punches, {strangers} of an unregistered "
+            f"card (recorded, flagged by the receiver), {doubles} double tap (answered "
+            "打刻済みです, Already recorded; not recorded again))"
         )
         return result
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
 
 SIM_OUTPUT = "sim-output"  # what `make sim` leaves behind (git-ignored)
@@ -75,6 +76,7 @@ def demo_protocol() -> int:
             return {"synced": True, "time": epoch, "boot": 1, "up": 0}
 
     journal = Journal()
+    answered: set[int] = set()  # the receiver's answer codes ([res=N]) the log lines show
     now = 0
     client.start(now, epoch)
     lose_next_ack = False
@@ -108,6 +110,7 @@ def demo_protocol() -> int:
             for seq in out.delivered:
                 journal.delivered.add(seq)
             print(f"  t={now / 1000:7.1f}s  {out.mode:<11} {out.log}{note}")
+            answered.update(int(code) for code in re.findall(r"\[res=(\d+)\]", out.log))
 
     tap(3)
     run_until(1000)
@@ -119,6 +122,11 @@ def demo_protocol() -> int:
     print(f"  t={now / 1000:7.1f}s  -- maintenance for 600 s; 4 more taps are stored offline")
     tap(4)
     run_until(now + 1_000_000)
+    from protocol.codes import TEXT
+
+    for code in sorted(answered):
+        print(f"  ([res={code}]: the receiver answered code {code}, {TEXT.get(code, '?')}; "
+              "protocol/codes.py)")  # fmt: skip
     held = store.held("ACME01", "T0001")
     ok = sorted(held) == list(range(1, 10)) and len(journal.delivered) == 9
     print(f"  receiver holds {len(held)} punches, each once; terminal has 0 unsent: {ok}")
@@ -276,7 +284,9 @@ def run_demonstrations() -> int:
         fh.write(result.csv)
     lines = result.csv.splitlines()
     print()
-    print(f"The receiver's CSV export (FCS-05), {len(lines) - 1} punches, in full in {csv_path}:")
+    print(f"The receiver's CSV export (FCS-05), {len(lines) - 1} punches, in full in {csv_path}.")
+    print("A sample: the first five, three taken offline (offline = yes), the last three;")
+    print("docs/RECEIVER.md describes the columns.")
     shown = [*lines[:6], "...", *[ln for ln in lines if ",yes," in ln][:3], "...", *lines[-3:]]
     for line in shown:
         print("  " + line)
