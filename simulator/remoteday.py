@@ -229,6 +229,12 @@ def receiver_day(
 
     client = rig.uplink.client
 
+    def mode_changed(old: str, new: str) -> None:
+        if old != "unknown":  # the first answer after boot is said by "terminal up"
+            say(f"mode {old} -> {new} (unsent {rig.journal.unsent_count})")
+
+    rig.on_mode = mode_changed
+
     def roster_in_hand() -> bool:
         if client.mode == "refused":
             return True
@@ -239,9 +245,10 @@ def receiver_day(
         )
 
     try:
+        say(f"terminal {terminal_id} of {tenant}, connecting to {url}")
         say(
-            f"terminal {terminal_id} of {tenant} (boot {boot_id}, flash in {flash_dir}, "
-            f"{rig.journal.next_seq - 1} punches on it), connecting to {url}"
+            f"(boot {boot_id}; its flash, {rig.journal.next_seq - 1} punches on it, is kept in "
+            f"{flash_dir})"
         )
         if not run(connect_s, roster_in_hand) or client.mode == "refused":
             raise SetupError(
@@ -270,10 +277,10 @@ def receiver_day(
         for who, what, again in _day_events(len(cards)):
             if who < 0:
                 rig.network = what == "network up"
-                turn()
+                say(f"{what} (unsent {rig.journal.unsent_count})")
                 if rig.network:
                     rig.uplink.link(rig.now, True)  # the board's link is back (PRT-CLI-1)
-                say(f"{what} (unsent {rig.journal.unsent_count})")
+                turn()
                 continue
             run(10.0, lambda: rig.terminal.machine.state in IDLE_STATES)
             if not again:
@@ -297,9 +304,12 @@ def receiver_day(
             f"the receiver {rig.uplink.delivered}, unsent {result.unsent}"
         )
         say(
-            f"({taps} taps = {len(cards)} people x 4 punches, {strangers} of an unregistered "
-            f"card (recorded, flagged by the receiver), {doubles} double tap (answered "
-            "打刻済みです, Already recorded; not recorded again))"
+            f"({taps} taps = {len(cards)} people x 4 punches; {strangers} of an unregistered "
+            "card, recorded and"
+        )
+        say(
+            f" flagged by the receiver; {doubles} double tap, answered 打刻済みです (Already "
+            "recorded) and not recorded again)"
         )
         return result
     finally:

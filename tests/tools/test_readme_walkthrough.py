@@ -78,6 +78,7 @@ def test_the_readme_walkthrough_ends_with_punches_in_the_export(repo_like):
         done = _bash(sim + " --people 4 --interval 0.05", repo_like, env)
         assert done.returncode == 0, (done.stdout, done.stderr)
         assert "network down" in done.stdout and "打刻済みです" in done.stdout
+        assert "mode online -> offline" in done.stdout and "mode offline -> online" in done.stdout
         done = _bash(export, repo_like, env)
         assert done.returncode == 0, done.stderr
     finally:
