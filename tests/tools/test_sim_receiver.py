@@ -3,6 +3,9 @@ same terminal booting again (its sequence numbers go on)."""
 
 from __future__ import annotations
 
+import ssl
+import subprocess
+
 import pytest
 from dakoku.cli import main
 
@@ -146,3 +149,36 @@ def test_a_second_run_is_the_same_terminal_and_its_numbers_go_on(receiver, tmp_p
     assert held == list(range(1, second.first_seq + second.recorded))
     _punches, conflicts = store.flagged("ACME01")
     assert conflicts == []  # a fresh journal would have sent numbers 1, 2, … again
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """The receiver over HTTPS with a self-signed certificate for 127.0.0.1."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key))
+    store = SqlStore.open(str(tmp_path / "tls.db"))
+    store.add_tenant("ACME01")
+    store.add_terminal("ACME01", "T0001", SECRET)
+    store.add_employee("ACME01", "E1", "山田 太郎", cards=["012e4cd2a3b40001"])
+    with RunningReceiver(store, ssl_context=context) as running:
+        yield running, store, str(cert)
+    store.close()
+
+
+def test_https_with_the_receivers_certificate_and_not_without(tls_receiver, tmp_path):
+    running, store, cert = tls_receiver
+    assert running.url.startswith("https://127.0.0.1:")
+    with pytest.raises(SetupError, match="CERTIFICATE_VERIFY_FAILED"):
+        receiver_day(running.url, "ACME01", "T0001", SECRET, connect_s=1,
+                     flash_dir=str(tmp_path / "a"), printer=lambda _line: None)  # fmt: skip
+    day = receiver_day(running.url, "ACME01", "T0001", SECRET, people=1, interval_s=0,
+                       cafile=cert, flash_dir=str(tmp_path / "b"),
+                       printer=lambda _line: None)  # fmt: skip
+    assert day.ok and sorted(store.held("ACME01", "T0001")) == list(range(1, day.recorded + 1))
