@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from firmware import eventlog
 from firmware.terminal import Card
+from protocol.codes import BAD_SIGNATURE, TENANT_UNUSABLE, TERMINAL_UNUSABLE
 from simulator.cloud.wire import HttpLink
 from simulator.door import Rig, describe, is_double, schedule
 
@@ -157,12 +158,39 @@ def _day_events(people: int) -> list[tuple[int, str, bool]]:
     return order
 
 
-def _last_network_error(rig: Rig) -> str:
+# What to look at when the receiver refuses the terminal at hello (protocol/codes.py).
+_HINTS = {
+    BAD_SIGNATURE: "is the secret the one 'dakoku cloud terminal add' printed for this "
+    "terminal, with this database?",
+    TENANT_UNUSABLE: "is the tenant in this receiver's database and enabled (dakoku cloud "
+    "tenant list)?",
+    TERMINAL_UNUSABLE: "is the terminal registered for this tenant and enabled (dakoku cloud "
+    "terminal list TENANT)?",
+}
+
+
+def _why_not(url: str, tenant: str, terminal_id: str, mode: str, rig: Rig) -> str:
     text = ""
     for e in rig.log.events(0, 1000):
         if e["code"] == eventlog.NET_ERROR:
             text = e["text"]
-    return text or "no answer yet"
+    if mode == "maintenance":
+        until = rig.terminal.maintenance_end
+        when = "" if not until else " until " + rig.terminal.clock_text(until)
+        return (
+            f"the receiver at {url} is in maintenance{when}: run this again after it (or end "
+            "it: dakoku cloud maintenance end)"
+        )
+    if mode == "refused":
+        code = re.search(r"\[res=(\d+)\]", text)
+        hint = _HINTS.get(int(code.group(1)), "") if code else ""
+        return f"the receiver at {url} refuses terminal {terminal_id} of {tenant}: {text}" + (
+            f"; {hint}" if hint else ""
+        )
+    return (
+        f"no answer from the receiver at {url}: {text or 'none yet'}; is 'dakoku cloud serve' "
+        "running there?"
+    )
 
 
 def receiver_day(
@@ -235,26 +263,24 @@ def receiver_day(
 
     rig.on_mode = mode_changed
 
-    def roster_in_hand() -> bool:
-        if client.mode == "refused":
+    def answered() -> bool:
+        """Refused, in maintenance, or online with the receiver's roster applied."""
+        if client.mode in ("refused", "maintenance"):
             return True
         return (
-            client.mode in ("online", "maintenance")
+            client.mode == "online"
             and client.roster_version >= client.server_roster
             and not rig.roster.busy
         )
 
     try:
-        say(f"terminal {terminal_id} of {tenant}, connecting to {url}")
+        say(f"terminal {terminal_id} of {tenant}, connecting to {url} (for up to {connect_s:g} s)")
         say(
             f"(boot {boot_id}; its flash, {rig.journal.next_seq - 1} punches on it, is kept in "
             f"{flash_dir})"
         )
-        if not run(connect_s, roster_in_hand) or client.mode == "refused":
-            raise SetupError(
-                f"the receiver at {url} did not take terminal {terminal_id} of {tenant}: "
-                + _last_network_error(rig)
-            )
+        if not run(connect_s, answered) or client.mode != "online":
+            raise SetupError(_why_not(url, tenant, terminal_id, client.mode, rig))
         cards = [bytes(c) for e in rig.roster.employees() for c in e.cards]
         if not cards:
             raise SetupError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import time
 
 import pytest
 from dakoku.cli import main
@@ -84,7 +85,7 @@ def test_the_terminal_file_is_what_terminal_add_prints(tmp_path, capsys):
 
 def test_a_wrong_secret_is_refused_and_said(receiver, tmp_path):
     running, _store = receiver
-    with pytest.raises(SetupError, match=r"did not take terminal T0001 of ACME01: .*signature"):
+    with pytest.raises(SetupError, match=r"refuses terminal T0001 of ACME01: .*bad signature; is"):
         receiver_day(
             running.url,
             "ACME01",
@@ -97,7 +98,7 @@ def test_a_wrong_secret_is_refused_and_said(receiver, tmp_path):
 
 
 def test_an_unreachable_receiver_is_said(tmp_path):
-    with pytest.raises(SetupError, match=r"did not take .*cannot connect"):
+    with pytest.raises(SetupError, match=r"no answer from .*cannot connect.*serve' running"):
         receiver_day(
             "http://127.0.0.1:9",
             "ACME01",
@@ -182,3 +183,14 @@ def test_https_with_the_receivers_certificate_and_not_without(tls_receiver, tmp_
                        cafile=cert, flash_dir=str(tmp_path / "b"),
                        printer=lambda _line: None)  # fmt: skip
     assert day.ok and sorted(store.held("ACME01", "T0001")) == list(range(1, day.recorded + 1))
+
+
+def test_an_unknown_tenant_and_a_receiver_in_maintenance_are_said(receiver, tmp_path):
+    running, store = receiver
+    with pytest.raises(SetupError, match=r"refuses .*\[res=5\].*dakoku cloud tenant list"):
+        receiver_day(running.url, "NOPE01", "T0001", SECRET, connect_s=10,
+                     flash_dir=str(tmp_path / "a"), printer=lambda _line: None)  # fmt: skip
+    store.start_emergency(int(time.time()), 5, "upgrade")
+    with pytest.raises(SetupError, match=r"is in maintenance until \d\d:\d\d: run this again"):
+        receiver_day(running.url, "ACME01", "T0001", SECRET, connect_s=10,
+                     flash_dir=str(tmp_path / "b"), printer=lambda _line: None)  # fmt: skip
