@@ -3,6 +3,7 @@ same terminal booting again (its sequence numbers go on)."""
 
 from __future__ import annotations
 
+import io
 import ssl
 import subprocess
 import time
@@ -194,3 +195,9 @@ def test_an_unknown_tenant_and_a_receiver_in_maintenance_are_said(receiver, tmp_
     with pytest.raises(SetupError, match=r"is in maintenance until \d\d:\d\d: run this again"):
         receiver_day(running.url, "ACME01", "T0001", SECRET, connect_s=10,
                      flash_dir=str(tmp_path / "b"), printer=lambda _line: None)  # fmt: skip
+
+
+def test_the_terminal_file_can_come_on_standard_input(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("tenant ACME01 added\n"))
+    status, _out, err = sim(capsys, "--receiver", "http://127.0.0.1:9", "--terminal-file", "-")
+    assert status == 1 and "not the output of 'dakoku cloud terminal add" in err
