@@ -338,6 +338,12 @@ def receiver_day(
             "recorded) and not recorded again)"
         )
         return result
+    except KeyboardInterrupt:
+        printer(
+            f"stopped: {rig.journal.unsent_count} punches not acknowledged yet stay on the "
+            f"terminal's flash ({flash_dir}) and go out at the next run"
+        )
+        raise
     finally:
         link.close()
         for flash in (rig.journal_flash, rig.roster_flash, rig.config_flash, rig.log_flash):

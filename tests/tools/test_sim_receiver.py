@@ -4,6 +4,7 @@ same terminal booting again (its sequence numbers go on)."""
 from __future__ import annotations
 
 import io
+import re
 import ssl
 import subprocess
 import time
@@ -127,30 +128,33 @@ def test_an_empty_roster_is_said(receiver, tmp_path):
         )
 
 
-def test_a_second_run_is_the_same_terminal_and_its_numbers_go_on(receiver, tmp_path):
+def test_a_run_stopped_with_punches_unsent_hands_them_to_the_next_run(receiver, tmp_path):
+    """Ctrl-C during the network cut leaves offline punches on the terminal's flash; the next
+    run is the same terminal booting again: it sends them, its numbers go on, none twice."""
     running, store = receiver
     flash = str(tmp_path / "flash")
-    days = [
-        receiver_day(
-            running.url,
-            "ACME01",
-            "T0001",
-            SECRET,
-            people=1,
-            interval_s=0,
-            flash_dir=flash,
-            printer=lambda _line: None,
-        )
-        for _ in range(2)
-    ]
-    assert all(d.ok for d in days)
-    assert [d.rig.boot_id for d in days] == [1, 2]
-    first, second = days
-    assert second.first_seq == first.first_seq + first.recorded
+    said = []
+
+    def ctrl_c_at_network_up(line):
+        said.append(line)
+        if "network up" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        receiver_day(running.url, "ACME01", "T0001", SECRET, people=2, interval_s=0,
+                     flash_dir=flash, printer=ctrl_c_at_network_up)  # fmt: skip
+    stopped = re.search(r"stopped: (\d+) punches not acknowledged yet stay", said[-1])
+    assert stopped and int(stopped.group(1)) > 0, said[-3:]
+    left = int(stopped.group(1))
+    held_before = len(store.held("ACME01", "T0001"))
+    day = receiver_day(running.url, "ACME01", "T0001", SECRET, people=2, interval_s=0,
+                       flash_dir=flash, printer=lambda _line: None)  # fmt: skip
+    assert day.ok and day.rig.boot_id == 2
+    assert day.first_seq == held_before + left + 1  # the numbers go on after the unsent ones
     held = sorted(store.held("ACME01", "T0001"))
-    assert held == list(range(1, second.first_seq + second.recorded))
+    assert held == list(range(1, day.first_seq + day.recorded))
     _punches, conflicts = store.flagged("ACME01")
-    assert conflicts == []  # a fresh journal would have sent numbers 1, 2, … again
+    assert conflicts == []  # a fresh journal would have sent numbers 1, 2, ... again
 
 
 @pytest.fixture

@@ -231,6 +231,8 @@ def receiver_main(args: argparse.Namespace) -> int:
     except SetupError as e:
         sys.stderr.write(f"dakoku sim: {e}\n")
         return 1
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C: what stayed on the terminal's flash has been said
     print()
     if result.ok:
         print(f"Every punch the terminal recorded ({result.recorded}) is acknowledged by the")
