@@ -28,6 +28,7 @@ out).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import ssl
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit
 from firmware import eventlog
 from firmware.terminal import Card
 from protocol.codes import BAD_SIGNATURE, TENANT_UNUSABLE, TERMINAL_UNUSABLE
+from protocol.http import HttpError, ResponseParser
 from simulator.cloud.wire import HttpLink
 from simulator.door import Rig, describe, is_double, schedule
 
@@ -169,6 +171,19 @@ _HINTS = {
 }
 
 
+def _hello_high(answer: bytes) -> int:
+    """``high`` of a hello answer (PRT-HELLO-4), 0 if the answer is not a readable 200."""
+    parser = ResponseParser("POST")
+    try:
+        msg = parser.feed(answer)
+        if msg is None or msg.status != 200:
+            return 0
+        high = json.loads(bytes(msg.body)).get("high", 0)
+    except (HttpError, ValueError, AttributeError):
+        return 0
+    return high if isinstance(high, int) else 0
+
+
 def _why_not(url: str, tenant: str, terminal_id: str, mode: str, rig: Rig) -> str:
     text = ""
     for e in rig.log.events(0, 1000):
@@ -222,6 +237,14 @@ def receiver_day(
     except OSError as e:
         raise SetupError(f"cannot use {flash_dir} for the terminal's flash: {e}") from None
     t0 = time.monotonic()
+    high = [0]  # the highest sequence number the receiver holds of this terminal (hello)
+
+    def exchange(data: bytes, _now: int) -> bytes:
+        answer = link.exchange(data)
+        if data.startswith(b"POST /v1/hello "):
+            high[0] = _hello_high(answer)
+        return answer
+
     rig = Rig(
         employees=0,
         values=VALUES,
@@ -230,7 +253,7 @@ def receiver_day(
         roster_sectors=64,
         boot_id=boot_id,
         flash_dir=flash_dir,
-        service=lambda data, _now: link.exchange(data),
+        service=exchange,
         identity=(tenant, terminal_id, secret),
     )
 
@@ -281,6 +304,14 @@ def receiver_day(
         )
         if not run(connect_s, answered) or client.mode != "online":
             raise SetupError(_why_not(url, tenant, terminal_id, client.mode, rig))
+        if high[0] >= rig.journal.next_seq:
+            raise SetupError(
+                f"the receiver already holds punches up to #{high[0]} of terminal "
+                f"{terminal_id}, but this terminal's flash ({flash_dir}) goes on from "
+                f"#{rig.journal.next_seq}: its punches would be kept aside as conflicting "
+                "resends. Use that terminal's flash (--flash-dir), or register a new terminal "
+                f"(dakoku cloud terminal add {tenant} ID) for a fresh one"
+            )
         cards = [bytes(c) for e in rig.roster.employees() for c in e.cards]
         if not cards:
             raise SetupError(
@@ -289,9 +320,13 @@ def receiver_day(
             )
         if people is not None:
             cards = cards[:people]
+        events = _day_events(len(cards))
+        pace = max(interval_s + VALUES["feedback_ms"] / 1000, (VALUES["double_punch_s"] + 0.2)
+                   / max(1, len(cards)))  # fmt: skip
         say(
             f"terminal up: {client.mode}, roster {rig.roster.count} people (version "
-            f"{rig.roster.version}), {len(cards)} of them at the door today"
+            f"{rig.roster.version}), {len(cards)} of them at the door today; the day takes "
+            f"about {len(events) * pace + 5:.0f} s"
         )
         stranger = bytes.fromhex("01394e0000000000")
         while stranger in cards or rig.roster.lookup_card(stranger) is not None:
@@ -300,7 +335,7 @@ def receiver_day(
         taps = doubles = offline = strangers = 0
         last_tap: dict[int, int] = {}
         gap_ms = VALUES["double_punch_s"] * 1000 + 200
-        for who, what, again in _day_events(len(cards)):
+        for who, what, again in events:
             if who < 0:
                 rig.network = what == "network up"
                 say(f"{what} (unsent {rig.journal.unsent_count})")

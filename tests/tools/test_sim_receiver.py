@@ -155,6 +155,11 @@ def test_a_run_stopped_with_punches_unsent_hands_them_to_the_next_run(receiver, 
     assert held == list(range(1, day.first_seq + day.recorded))
     _punches, conflicts = store.flagged("ACME01")
     assert conflicts == []  # a fresh journal would have sent numbers 1, 2, ... again
+    # A factory-fresh flash for the same terminal ID is refused before it punches anything.
+    with pytest.raises(SetupError, match=r"already holds punches up to #\d+ of terminal T0001"):
+        receiver_day(running.url, "ACME01", "T0001", SECRET, flash_dir=str(tmp_path / "new"),
+                     printer=lambda _line: None)  # fmt: skip
+    assert sorted(store.held("ACME01", "T0001")) == held and store.flagged("ACME01")[1] == []
 
 
 @pytest.fixture

@@ -167,8 +167,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds between two events of the day (default: %(default)s)")  # fmt: skip
     r.add_argument("--flash-dir", metavar="DIR",
                    help="where the terminal's flash images and boot ID are kept between runs; "
-                   "delete it for a factory-fresh terminal (default: "
-                   "sim-output/terminals/TENANT-ID)")  # fmt: skip
+                   "delete it for a factory-fresh terminal, which needs a new terminal ID "
+                   "(default: sim-output/terminals/TENANT-ID)")  # fmt: skip
     r.add_argument("--cafile", metavar="PEM",
                    help="CA certificates to trust for an https:// receiver (default: the "
                    "system's)")  # fmt: skip
@@ -216,7 +216,8 @@ def receiver_main(args: argparse.Namespace) -> int:
         parse_receiver_url(args.receiver)  # a bad URL is said before anything else
         tenant, terminal, secret = _identity(args)
         print("The door day against your receiver, compressed into real time (a real")
-        print("receiver checks each request's time against its own clock):")
+        print("receiver checks each request's time against its own clock); times as the")
+        print("terminal shows them:")
         result = receiver_day(
             args.receiver,
             tenant,
