@@ -11,7 +11,7 @@ ticks, uplink exchanges, and scheduled taps. ``day()`` is the demonstration of `
 Until the simulator issue replaces it, this is the desktop harness of issue 5.
 """
 
-from firmware import eventlog
+from firmware import eventlog, texts
 from firmware.clock import Clock
 from firmware.config import Config
 from firmware.eventlog import EventLog
@@ -63,6 +63,7 @@ class Rig:
         service=None,
         receiver=None,
         reader=None,
+        identity=(TENANT, TERMINAL, SECRET),
     ):
         self.now = 0  # virtual milliseconds since power-on
         self.epoch0 = EPOCH if rtc is None else rtc  # the service's time at now == 0
@@ -75,9 +76,11 @@ class Rig:
         self.roster_flash = flash("roster", roster_sectors)
         self.config_flash = flash("config", 2)
         self.log_flash = flash("log", 4)
+        # (tenant, terminal ID, secret): the rig's own, or those a real receiver issued
+        self.tenant, self.terminal_id, self.secret = identity
         self.store = MemoryStore()
-        self.store.add_tenant(TENANT)
-        self.store.add_terminal(TENANT, TERMINAL, SECRET)
+        self.store.add_tenant(self.tenant)
+        self.store.add_terminal(self.tenant, self.terminal_id, self.secret)
         if service is None:
             add_employees(self.store, employees)
             self.server = Server(self.store)
@@ -120,7 +123,7 @@ class Rig:
         )
         for problem in self.config.problems:
             self.log.append(eventlog.CONFIG_FALLBACK, problem[:100], None, 0, self.boot_id)
-        self.uplink = Uplink(self.terminal, TENANT, TERMINAL, SECRET)
+        self.uplink = Uplink(self.terminal, self.tenant, self.terminal_id, self.secret)
         rtc = None if self.rtc is None else self.rtc + self.now // 1000
         self._out(self.terminal.boot(self.now, rtc, self.reader_selftest))
         self.uplink.start(self.now)
@@ -135,7 +138,7 @@ class Rig:
     def held(self):
         """Sequence numbers the receiver holds for this terminal."""
         source = self.store if self.receiver is None else self.receiver
-        return sorted(source.held(TENANT, TERMINAL))
+        return sorted(source.held(self.tenant, self.terminal_id))
 
     def service_time(self):
         return self.epoch0 + self.now // 1000
@@ -240,6 +243,56 @@ class Rig:
             pass
 
 
+# Integers in firmware/eventlog.py that are not event codes.
+_NOT_EVENT_CODES = ("FORMAT_VERSION", "HEADER_SIZE", "RECORD_SIZE", "TEXT_MAX")
+# The rig's own sample data (add_employees) in English.
+_SAMPLE_GLOSS = (("社員", "employee "), ("残業残り", "overtime left"))
+
+
+def event_names():
+    """Event code -> its name in firmware/eventlog.py (NET_ERROR -> "net error"), the legend
+    of the timeline's event-log line; docs/FIRMWARE.md says more of each."""
+    names = {}
+    for key, value in eventlog.__dict__.items():
+        if key.isupper() and isinstance(value, int) and key not in _NOT_EVENT_CODES:
+            names[value] = key.lower().replace("_", " ")
+    return names
+
+
+def english(lines):
+    """A screen's lines in English, for a reader of the timeline: the terminal's messages and
+    kind names (firmware/texts.py) and the rig's sample names and lines; anything else (a
+    name from a real roster) as it is."""
+    pairs = list(_SAMPLE_GLOSS)
+    for ja, en in texts.CATALOGUE.values():
+        pairs.append((ja.split("%")[0], en.split("%")[0]))
+    for i, ja in enumerate(texts.KINDS["ja"]):
+        pairs.append((ja, texts.KINDS["en"][i]))
+    pairs.sort(key=lambda pair: -len(pair[0]))  # the longest first: オフライン保存, then オフライン
+    out = []
+    for line in lines:
+        for ja, en in pairs:
+            if ja and ja in line:
+                line = line.replace(ja, en)
+        out.append(line)
+    return out
+
+
+def describe(lines):
+    """A screen as the timeline prints it: the display's lines, and in English when they are
+    not already."""
+    shown = " | ".join(lines)
+    translated = " | ".join(english(lines))
+    return shown if translated == shown else "%s   (%s)" % (shown, translated)
+
+
+def is_double(screen):
+    """True for the answer to a second tap inside the double-punch window."""
+    return (
+        texts.text("already", "ja") in screen.lines or texts.text("already", "en") in screen.lines
+    )
+
+
 def _hhmm(epoch):
     m = ((epoch + 9 * 3600) // 60) % 1440
     return "%02d:%02d" % (m // 60, m % 60)
@@ -291,11 +344,15 @@ def day(people=50, printer=print, rig=None):
 
     rig.run_until(_at(7, 1))
     say("terminal up: %s, roster %d people" % (rig.terminal.mode, rig.roster.count))
+    say("(taps shown: a sample - the first and every 50th, the first of every 20 taken")
+    say(" offline, and every one that is not a plain OK; all the punches are in the CSV)")
     events, maintenance = schedule(people, rig.epoch0)
     rig.add_maintenance(maintenance[0], maintenance[1], "定期メンテナンス")
     say("maintenance announced for %s-%s" % (_hhmm(maintenance[0]), _hhmm(maintenance[1])))
     offline_taps = 0
     taps = 0
+    doubles = 0
+    strangers = 0
 
     def mode_changed(old, new):
         say("mode %s -> %s (unsent %d)" % (old, new, rig.journal.unsent_count))
@@ -308,13 +365,15 @@ def day(people=50, printer=print, rig=None):
             say(what)
             continue
         taps += 1
+        strangers += who >= people
         screen = rig.last_screen()
+        doubles += is_double(screen)
         if screen.style == "offline":
             offline_taps += 1
             if offline_taps % 20 == 1:
-                say("tap: %s" % " | ".join(screen.lines))
+                say("tap: %s" % describe(screen.lines))
         elif who >= people or screen.style in ("info", "error") or taps % 50 == 1:
-            say("tap: %s" % " | ".join(screen.lines))
+            say("tap: %s" % describe(screen.lines))
     rig.run_until(_at(19, 0))
     held = rig.held()
     recorded = rig.journal.next_seq - 1
@@ -322,9 +381,23 @@ def day(people=50, printer=print, rig=None):
         "taps %d, recorded %d (offline %d), service holds %d, unsent %d"
         % (taps, recorded, offline_taps, len(held), rig.journal.unsent_count)
     )
+    say(
+        "(%d taps = %d people x 4 punches: clock in, break start, break end, clock out; %d"
+        % (taps, people, strangers)
+    )
+    say(" unregistered card, recorded and flagged by the receiver as person not registered;")
+    say(
+        " and %d double tap: within %d s of the same person's punch, answered 打刻済みです"
+        % (doubles, rig.config["double_punch_s"])
+    )
+    say(" (Already recorded) and not recorded again)")
     codes = {}  # type: dict[int, int]
     for e in rig.log.events(0, 1000):
         codes[e["code"]] = codes.get(e["code"], 0) + 1
-    say("event log: %s" % ", ".join("%d×%d" % (c, codes[c]) for c in sorted(codes)))
+    names = event_names()
+    counted = ["%d %s ×%d" % (c, names.get(c, "?"), codes[c]) for c in sorted(codes)]
+    say("event log, as code name ×count (docs/FIRMWARE.md lists the codes):")
+    for i in range(0, len(counted), 4):
+        say("  " + ", ".join(counted[i : i + 4]))
     ok = len(held) == recorded and rig.journal.unsent_count == 0
     return ok, out, rig

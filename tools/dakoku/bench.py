@@ -1,12 +1,11 @@
-"""``dakoku bench NAME [--json]``: benchmarks that print measured figures.
+"""dakoku bench NAME [--json]: benchmarks that print measured figures.
 
 Performance targets live here, never in timed tests. Each benchmark is a function returning a
-dict of figures; ``--json`` prints exactly one JSON object per benchmark, one per line.
+dict of figures; --json prints exactly one JSON object per benchmark, one per line.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -170,11 +169,18 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
 }
 
 
+def _parser():
+    from dakoku.clihelp import parser as make_parser
+
+    parser = make_parser("dakoku bench", (__doc__ or "").strip())
+    parser.add_argument("name", choices=["all", *BENCHMARKS], help="benchmark to run ('all': each)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per benchmark")  # fmt: skip
+    return parser
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="dakoku bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", choices=["all", *BENCHMARKS], help="benchmark to run")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per benchmark")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     for name in names:
         figures = BENCHMARKS[name]()

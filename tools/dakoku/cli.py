@@ -1,14 +1,12 @@
-"""The ``dakoku`` command line.
+"""usage: dakoku [-h] COMMAND [ARGUMENTS]
 
-``dakoku micropython …``  run the real MicroPython with the terminal code importable
-``dakoku sim``            run the simulator (today: the end-to-end demonstration that exists)
-``dakoku cloud …``        run and administer the reference receiver
-``dakoku bench NAME``     run a benchmark and print its figures
+The command line of dakoku: firmware, simulator, upload protocol and reference receiver for
+IC-card time-clock terminals. 'dakoku COMMAND --help' shows a command's options and their
+defaults.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,10 +19,15 @@ importable (mounted read-only at /repo). The guest's working directory '/' is a 
 directory: a fresh temporary one unless --scratch names one to keep. Exits with the guest's
 exit status; 124 when --timeout stops it, 125 when it traps (for example out of --fuel).
 
-  --timeout SECONDS  stop the guest after this many seconds of wall time
-  --scratch DIR      host directory the guest sees as '/' (created if missing)
-  --fuel N           wasmtime fuel budget (deterministic instruction-ish units)
-  --stats            print fuel used and exit status to stderr at the end
+  -h, --help         show this help message and exit
+  --timeout SECONDS  stop the guest after this many seconds of wall time (default: no limit)
+  --scratch DIR      host directory the guest sees as '/', created if missing (default: a fresh
+                     temporary directory, removed at the end)
+  --fuel N           wasmtime fuel budget, deterministic instruction-ish units (default: no
+                     limit)
+  --stats            print fuel used and exit status to stderr at the end (default: off)
+  -X heapsize=SIZE   MicroPython's own option: the guest's heap (default: about 1M; the
+                     two-runtime tests use 64K, a terminal's size)
 """
 
 
@@ -118,6 +121,12 @@ def _bench(argv: list[str]) -> int:
     return bench_main(argv)
 
 
+def _status(argv: list[str]) -> int:
+    from dakoku.status import main as status_main
+
+    return status_main(argv)
+
+
 def _cloud(argv: list[str]) -> int:
     from dakoku.cloud import main as cloud_main
 
@@ -138,22 +147,23 @@ def _firmware(argv: list[str]) -> int:
 
 COMMANDS = {
     "micropython": (_micropython, "run the real MicroPython with the terminal code importable"),
-    "sim": (_sim, "run the simulator on its embedded defaults"),
+    "sim": (_sim, "run the simulator (make sim), or a door day against your receiver"),
     "firmware": (_firmware, "firmware tools: 'diagram' writes the state diagram (Mermaid)"),
     "cloud": (_cloud, "run and administer the reference receiver (SQLite or PostgreSQL)"),
     "bench": (_bench, "run benchmarks and print their figures"),
     "reader": (_reader, "card readers: a real RC-S380, or a simulated chip on a pty"),
+    "status": (_status, "what is built; --write carries the list into README and ARCHITECTURE"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        parser = argparse.ArgumentParser(prog="dakoku", description=__doc__.split("\n\n")[0])
-        parser.print_help()
-        sys.stdout.write("\ncommands:\n")
+        stream = sys.stdout if argv else sys.stderr  # no command: the help, as an error
+        stream.write(__doc__ or "")
+        stream.write("\ncommands:\n")
         for name, (_, summary) in COMMANDS.items():
-            sys.stdout.write(f"  {name:<12} {summary}\n")
+            stream.write(f"  {name:<12} {summary}\n")
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

@@ -49,110 +49,173 @@ def _fmt(t: int) -> str:
     return datetime.fromtimestamp(t, JST).isoformat(timespec="minutes")
 
 
+DESCRIPTION = """\
+Run and administer the reference receiver.
+
+The database is named by --db (or the environment variable DAKOKU_DB): a SQLite file path
+(dakoku-cloud.db in the current directory by default) or a postgresql:// URL; --db may come
+before or after the subcommand. Administration works on the database directly, so it also works
+during maintenance (to end an emergency window, say); the receiver's own HTTP administration is
+read-only and closed during maintenance (MNT-02).
+
+Times for 'maintenance schedule' are ISO 8601 (2026-12-05T22:00+09:00; without an offset, JST,
++09:00) or UTC seconds."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dakoku cloud", description=__doc__.split("\n\n")[0])
-    p.add_argument("--db", default=os.environ.get("DAKOKU_DB", DEFAULT_DB))
-    p.add_argument("--create", action="store_true",
-                   help="make the SQLite database if it does not exist")  # fmt: skip
+    from dakoku.clihelp import command, everywhere, parser
+
+    p = parser("dakoku cloud", DESCRIPTION)
+    db_help = "SQLite file or postgresql:// URL (default: $DAKOKU_DB, else %s)" % DEFAULT_DB
+    p.add_argument("--db", default=os.environ.get("DAKOKU_DB", DEFAULT_DB), help=db_help)
+    create_help = (
+        "make the SQLite database if it does not exist (default: off; 'tenant add' makes it)"
+    )
+    p.add_argument("--create", action="store_true", help=create_help)
+    key_help = ("key file sealing terminal secrets at rest (default: $DAKOKU_SECRET_KEY_FILE, "
+                "else DB.key beside a SQLite database)")  # fmt: skip
     p.add_argument("--secret-key-file", default=os.environ.get("DAKOKU_SECRET_KEY_FILE"),
-                   help="key sealing terminal secrets (SQLite: DB.key by default)")  # fmt: skip
-    sub = p.add_subparsers(dest="cmd", required=True)
+                   metavar="FILE", help=key_help)  # fmt: skip
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("serve", help="run the receiver")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS")
-    s.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    s.add_argument("--ingest-budget", type=float, default=0,
-                   help="punches per second admitted before 429 (0: unlimited)")  # fmt: skip
+    s = command(sub, "serve", "run the receiver (HTTP, or HTTPS with --tls-cert) until Ctrl-C")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=int, default=8080,
+                   help="TCP port; 0 takes a free one, printed as 'serving http://HOST:PORT' "
+                   "(default: %(default)s)")  # fmt: skip
+    s.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="PEM certificate chain: serve HTTPS (default: none, plain HTTP)",
+    )
+    s.add_argument(
+        "--tls-key",
+        metavar="PEM",
+        help="PEM private key of --tls-cert (default: none, the key is in --tls-cert)",
+    )
+    s.add_argument(
+        "--ingest-budget",
+        type=float,
+        default=0,
+        metavar="PUNCHES_PER_S",
+        help="punches per second admitted before 429 (default: 0, unlimited)",
+    )
     s.add_argument("--admin-token", default=os.environ.get("DAKOKU_ADMIN_TOKEN"),
-                   help="operator token of the HTTP administration (all tenants); prefer "
-                        "DAKOKU_ADMIN_TOKEN or --admin-token-file: argv is public")  # fmt: skip
+                   help="operator token of the HTTP administration, all tenants (default: "
+                   "$DAKOKU_ADMIN_TOKEN, else off; prefer the variable or --admin-token-file: "
+                   "argv is public)")  # fmt: skip
     s.add_argument("--admin-token-file", default=os.environ.get("DAKOKU_ADMIN_TOKEN_FILE"),
-                   help="file holding the operator token (first line)")  # fmt: skip
-    s.add_argument("--workers", type=int, help="store threads (1 for SQLite)")
-    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-
-    t = sub.add_parser("tenant", help="tenants (contract codes)").add_subparsers(
-        dest="action", required=True
+                   metavar="FILE",
+                   help="file holding the operator token, first line "
+                   "(default: $DAKOKU_ADMIN_TOKEN_FILE, else none)")  # fmt: skip
+    s.add_argument(
+        "--workers", type=int, help="store threads (default: 1 for SQLite, more for PostgreSQL)"
     )
-    ta = t.add_parser("add")
-    ta.add_argument("code")
-    ta.add_argument("--name", default="")
-    ta.add_argument("--day-start", type=int, default=5, help="day-start hour (CLK-03)")
-    t.add_parser("list")
-    for verb in ("enable", "disable"):
-        t.add_parser(verb).add_argument("code")
-    t.add_parser("token", help="issue an HTTP administration token for this tenant only "
-                 "(shown once)").add_argument("code")  # fmt: skip
-    t.add_parser("revoke-tokens", help="revoke every administration token of the tenant"
-                 ).add_argument("code")  # fmt: skip
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="JSON log lines on standard error from this level")  # fmt: skip
 
-    m = sub.add_parser("terminal", help="terminals").add_subparsers(dest="action", required=True)
-    ma = m.add_parser("add", help="register a terminal; its secret is shown once")
-    ma.add_argument("tenant")
-    ma.add_argument("id")
-    ma.add_argument("--label", default="")
-    m.add_parser("list").add_argument("tenant")
-    for verb in ("enable", "disable"):
-        x = m.add_parser(verb)
-        x.add_argument("tenant")
-        x.add_argument("id")
-    mc = m.add_parser("command", help="queue a command for the terminal's next heartbeat")
-    mc.add_argument("tenant")
-    mc.add_argument("id")
-    mc.add_argument("op", choices=["upload_now", "reboot", "resend", "upload_log", "set_time"])
-    mc.add_argument("args", nargs="*", help="resend: FROM TO; upload_log: SINCE")
-    mg = m.add_parser("config", help="give the terminal configuration values (JSON object)")
-    mg.add_argument("tenant")
-    mg.add_argument("id")
-    mg.add_argument("version", type=int)
-    mg.add_argument("values", help="e.g. '{\"double_punch_s\": 90}'")
-    mr = m.add_parser("results", help="commands sent to the terminal and their results")
-    mr.add_argument("tenant")
-    mr.add_argument("id")
-
-    e = sub.add_parser("employee", help="employees").add_subparsers(dest="action", required=True)
-    ea = e.add_parser("add")
-    ea.add_argument("tenant")
-    ea.add_argument("code")
-    ea.add_argument("name")
-    ea.add_argument("--card", action="append", default=[], help="FeliCa IDm, 16 hex digits")
-    ea.add_argument("--finger", action="append", default=[], type=int, help="template ID")
-    ea.add_argument("--lang", default="", choices=["", "ja", "en"])
-    ea.add_argument("--line", action="append", default=[], help="display line (CLK-04)")
-    ei = e.add_parser("import", help="employees from CSV (all or nothing)")
-    ei.add_argument("tenant")
-    ei.add_argument("file")
-    e.add_parser("list").add_argument("tenant")
-    er = e.add_parser("remove")
-    er.add_argument("tenant")
-    er.add_argument("code")
-
-    c = sub.add_parser("card", help="cards").add_subparsers(dest="action", required=True)
-    ca = c.add_parser("assign")
-    ca.add_argument("tenant")
-    ca.add_argument("code")
-    ca.add_argument("idm")
-
-    w = sub.add_parser("maintenance", help="maintenance windows").add_subparsers(
-        dest="action", required=True
+    t = command(sub, "tenant", "tenants (contract codes)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
     )
-    ws = w.add_parser("schedule", help="announce a window START END")
-    ws.add_argument("start")
-    ws.add_argument("end")
-    ws.add_argument("--notice", default="")
-    wn = w.add_parser("now", help="start emergency maintenance now")
-    wn.add_argument("--minutes", type=int, default=60)
-    wn.add_argument("--notice", default="emergency maintenance")
-    w.add_parser("end", help="end the maintenance in progress")
-    w.add_parser("list")
+    ta = command(t, "add", "add a tenant")
+    ta.add_argument("code", help="the tenant's contract code, e.g. ACME01")
+    ta.add_argument("--name", default="", help="display name (default: none)")
+    ta.add_argument("--day-start", type=int, default=5, metavar="HOUR",
+                    help="hour the working day starts, 0-23 (CLK-03)")  # fmt: skip
+    command(t, "list", "list tenants")
+    command(t, "token", "issue an HTTP administration token for this tenant only (shown once)"
+            ).add_argument("code", help="tenant code")  # fmt: skip
+    command(t, "revoke-tokens", "revoke every HTTP administration token of the tenant"
+            ).add_argument("code", help="tenant code")  # fmt: skip
+    for verb in ("enable", "disable"):
+        command(t, verb, f"{verb} a tenant's terminals").add_argument("code", help="tenant code")
 
-    x = sub.add_parser("export", help="punches as CSV (FCS-05)")
-    x.add_argument("tenant")
-    x.add_argument("-o", "--output", help="file (default: standard output)")
-    f = sub.add_parser("flagged", help="punches stored with a flag, and conflicting resends")
-    f.add_argument("tenant")
+    m = command(sub, "terminal", "terminals").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    ma = command(m, "add", "register a terminal; its secret is shown once")
+    ma.add_argument("tenant", help="tenant code")
+    ma.add_argument("id", help="terminal ID, e.g. T0001")
+    ma.add_argument("--label", default="", help="where it hangs, e.g. 'front door' (default: none)")
+    command(m, "list", "a tenant's terminals, last contact, unsent count").add_argument(
+        "tenant", help="tenant code"
+    )
+    for verb in ("enable", "disable"):
+        x = command(m, verb, f"{verb} a terminal")
+        x.add_argument("tenant", help="tenant code")
+        x.add_argument("id", help="terminal ID")
+    mc = command(m, "command", "queue a command for the terminal's next heartbeat")
+    mc.add_argument("tenant", help="tenant code")
+    mc.add_argument("id", help="terminal ID")
+    mc.add_argument("op", choices=["upload_now", "reboot", "resend", "upload_log", "set_time"],
+                    help="the command")  # fmt: skip
+    mc.add_argument("args", nargs="*", help="resend: FROM TO; upload_log: SINCE; others: none")
+    mg = command(m, "config", "give the terminal configuration values (JSON object)")
+    mg.add_argument("tenant", help="tenant code")
+    mg.add_argument("id", help="terminal ID")
+    mg.add_argument("version", type=int, help="configuration version, higher than the last")
+    mg.add_argument("values", help="e.g. '{\"double_punch_s\": 90}' (docs/CONFIGURATION.md)")
+    mr = command(m, "results", "commands sent to the terminal and their results")
+    mr.add_argument("tenant", help="tenant code")
+    mr.add_argument("id", help="terminal ID")
+
+    e = command(sub, "employee", "employees").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    ea = command(e, "add", "add an employee")
+    ea.add_argument("tenant", help="tenant code")
+    ea.add_argument("code", help="employee code, e.g. E0001")
+    ea.add_argument("name", help="name as the terminal shows it")
+    ea.add_argument("--card", action="append", default=[], metavar="IDM",
+                    help="FeliCa IDm, 16 hex digits")  # fmt: skip
+    ea.add_argument("--finger", action="append", default=[], type=int, metavar="ID",
+                    help="finger template ID")  # fmt: skip
+    ea.add_argument(
+        "--lang",
+        default="",
+        choices=["", "ja", "en"],
+        help="language of the terminal's messages (default: the terminal's)",
+    )
+    ea.add_argument("--line", action="append", default=[],
+                    help="extra display line, e.g. overtime left (CLK-04)")  # fmt: skip
+    ei = command(e, "import", "employees from CSV (all or nothing; layout in docs/RECEIVER.md)")
+    ei.add_argument("tenant", help="tenant code")
+    ei.add_argument("file", help="CSV file, UTF-8 or Shift_JIS, e.g. examples/staff.csv")
+    command(e, "list", "a tenant's employees with cards and fingers").add_argument(
+        "tenant", help="tenant code"
+    )
+    er = command(e, "remove", "remove an employee")
+    er.add_argument("tenant", help="tenant code")
+    er.add_argument("code", help="employee code")
+
+    c = command(sub, "card", "cards").add_subparsers(dest="action", required=True,
+                                                     metavar="ACTION")  # fmt: skip
+    ca = command(c, "assign", "give an employee a card")
+    ca.add_argument("tenant", help="tenant code")
+    ca.add_argument("code", help="employee code")
+    ca.add_argument("idm", help="FeliCa IDm, 16 hex digits")
+
+    w = command(sub, "maintenance", "maintenance windows").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    ws = command(w, "schedule", "announce a window START END")
+    ws.add_argument("start", help="ISO 8601 (JST without an offset) or UTC seconds")
+    ws.add_argument("end", help="ISO 8601 (JST without an offset) or UTC seconds")
+    ws.add_argument("--notice", default="", help="text the terminals show (default: none)")
+    wn = command(w, "now", "start emergency maintenance now")
+    wn.add_argument("--minutes", type=int, default=60, help="how long")
+    wn.add_argument("--notice", default="emergency maintenance", help="text the terminals show")
+    command(w, "end", "end the maintenance in progress")
+    command(w, "list", "windows past, now and announced")
+
+    x = command(sub, "export", "punches as CSV (FCS-05; layout in docs/RECEIVER.md)")
+    x.add_argument("tenant", help="tenant code")
+    x.add_argument("-o", "--output", metavar="FILE", help="file (default: standard output)")
+    f = command(sub, "flagged", "punches stored with a flag, and conflicting resends")
+    f.add_argument("tenant", help="tenant code")
+    everywhere(p, "--db", help=db_help)
+    everywhere(p, "--create", action="store_true", help=create_help)
+    everywhere(p, "--secret-key-file", metavar="FILE", help=key_help)
     return p
 
 
@@ -435,7 +498,13 @@ def _serve(store, args, context, admin_token) -> int:
                         ssl_context=context)  # fmt: skip
 
     async def run() -> None:
-        await receiver.start(args.host, args.port)
+        host, port = await receiver.start(args.host, args.port)
+        scheme = "https" if context is not None else "http"
+        shown = f"[{host}]" if ":" in host else host
+        # Plain text on standard output (the JSON log goes to standard error): with --port 0
+        # this is where the free port the system chose is read.
+        print(f"dakoku cloud: serving {scheme}://{shown}:{port} (database {args.db}); "
+              "Ctrl-C stops", flush=True)  # fmt: skip
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

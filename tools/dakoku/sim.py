@@ -10,20 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
 
 SIM_OUTPUT = "sim-output"  # what `make sim` leaves behind (git-ignored)
-
-# What the simulator will consist of, and where each part stands. Kept honest by hand: a part
-# moves to "built" in the same change that builds it.
-PARTS = [
-    ("MicroPython runner and dual-runtime tests", "built", "issue 2"),
-    ("flash punch journal on simulated NOR flash", "built", "issue 3"),
-    ("upload protocol v1 (client and server roles)", "built", "issue 4"),
-    ("terminal firmware state machine and door experience", "in progress", "issue 5"),
-    ("reference receiver service (dakoku cloud)", "built", "issue 6"),
-    ("virtual terminals, scenarios, conformance suite", "not built yet", "later issues"),
-]
 
 _GUEST_REPORT = """\
 import sys, gc, firmware
@@ -86,6 +76,7 @@ def demo_protocol() -> int:
             return {"synced": True, "time": epoch, "boot": 1, "up": 0}
 
     journal = Journal()
+    answered: set[int] = set()  # the receiver's answer codes ([res=N]) the log lines show
     now = 0
     client.start(now, epoch)
     lose_next_ack = False
@@ -119,6 +110,7 @@ def demo_protocol() -> int:
             for seq in out.delivered:
                 journal.delivered.add(seq)
             print(f"  t={now / 1000:7.1f}s  {out.mode:<11} {out.log}{note}")
+            answered.update(int(code) for code in re.findall(r"\[res=(\d+)\]", out.log))
 
     tap(3)
     run_until(1000)
@@ -130,19 +122,151 @@ def demo_protocol() -> int:
     print(f"  t={now / 1000:7.1f}s  -- maintenance for 600 s; 4 more taps are stored offline")
     tap(4)
     run_until(now + 1_000_000)
+    from protocol.codes import TEXT
+
+    for code in sorted(answered):
+        print(f"  ([res={code}]: the receiver answered code {code}, {TEXT.get(code, '?')}; "
+              "protocol/codes.py)")  # fmt: skip
     held = store.held("ACME01", "T0001")
     ok = sorted(held) == list(range(1, 10)) and len(journal.delivered) == 9
     print(f"  receiver holds {len(held)} punches, each once; terminal has 0 unsent: {ok}")
     return 0 if ok else 1
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="dakoku sim", description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
-    print("dakoku simulator - what exists today\n")
-    for part, state, where in PARTS:
-        print(f"  [{'x' if state == 'built' else ' '}] {part:<50} {state} ({where})")
+SIM_DESCRIPTION = """\
+Run the simulator.
+
+Without --receiver: the status list and three demonstrations on embedded defaults (what make sim
+shows): terminal code on two runtimes, the upload protocol in memory, and a 50-person day at the
+door against the reference receiver over HTTP, ending with the receiver's CSV.
+
+With --receiver URL: the same door day, compressed into real time, against a receiver you run
+(dakoku cloud serve); see the README's walkthrough."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from dakoku.clihelp import parser
+
+    p = parser("dakoku sim", SIM_DESCRIPTION)
+    r = p.add_argument_group("against your own receiver")
+    r.add_argument("--receiver", metavar="URL",
+                   help="the receiver's base URL, e.g. http://127.0.0.1:8080 (default: none, "
+                   "run the embedded demonstrations)")  # fmt: skip
+    r.add_argument("--terminal-file", metavar="FILE",
+                   help="what 'dakoku cloud terminal add TENANT ID' printed, saved to FILE "
+                   "('-': standard input); gives tenant, terminal and secret "
+                   "(default: none)")  # fmt: skip
+    r.add_argument("--tenant", help="tenant code (default: from --terminal-file)")
+    r.add_argument("--terminal", help="terminal ID (default: from --terminal-file)")
+    r.add_argument("--secret", metavar="HEX",
+                   help="the terminal's secret in hex (default: from --terminal-file)")  # fmt: skip
+    r.add_argument("--people", type=int, metavar="N",
+                   help="employees at the door, the first N with a card in the receiver's "
+                   "roster (default: all of them)")  # fmt: skip
+    r.add_argument("--interval", type=float, default=0.3, metavar="SECONDS",
+                   help="seconds between two events of the day (default: %(default)s)")  # fmt: skip
+    r.add_argument("--flash-dir", metavar="DIR",
+                   help="where the terminal's flash images and boot ID are kept between runs; "
+                   "delete it for a factory-fresh terminal, which needs a new terminal ID "
+                   "(default: sim-output/terminals/TENANT-ID)")  # fmt: skip
+    r.add_argument("--cafile", metavar="PEM",
+                   help="CA certificates to trust for an https:// receiver (default: the "
+                   "system's)")  # fmt: skip
+    return p
+
+
+def _identity(args: argparse.Namespace) -> tuple[str, str, bytes]:
+    from simulator.remoteday import SetupError, parse_secret, parse_terminal_added
+
+    tenant, terminal, secret = args.tenant, args.terminal, None
+    if args.terminal_file:
+        try:
+            if args.terminal_file == "-":
+                text = sys.stdin.read()
+            else:
+                with open(args.terminal_file, encoding="utf-8") as fh:
+                    text = fh.read()
+        except OSError as e:
+            raise SetupError(f"cannot read {args.terminal_file}: {e.strerror}") from None
+        f_tenant, f_terminal, secret = parse_terminal_added(text)
+        tenant, terminal = tenant or f_tenant, terminal or f_terminal
+    if args.secret:
+        secret = parse_secret(args.secret)
+    missing = [name for name, v in (("--tenant", tenant), ("--terminal", terminal),
+                                    ("--secret", secret)) if not v]  # fmt: skip
+    if missing:
+        raise SetupError(
+            f"give {', '.join(missing)}, or --terminal-file with what 'dakoku cloud terminal "
+            "add' printed"
+        )
+    assert tenant and terminal and secret
+    return tenant, terminal, secret
+
+
+def receiver_main(args: argparse.Namespace) -> int:
+    from simulator.remoteday import SetupError, parse_receiver_url, receiver_day
+
+    if args.people is not None and args.people < 1:
+        sys.stderr.write("dakoku sim: --people must be at least 1\n")
+        return 2
+    if args.interval < 0:
+        sys.stderr.write("dakoku sim: --interval must not be negative\n")
+        return 2
+    try:
+        parse_receiver_url(args.receiver)  # a bad URL is said before anything else
+        tenant, terminal, secret = _identity(args)
+        print("The door day against your receiver, compressed into real time (a real")
+        print("receiver checks each request's time against its own clock); times as the")
+        print("terminal shows them:")
+        result = receiver_day(
+            args.receiver,
+            tenant,
+            terminal,
+            secret,
+            people=args.people,
+            interval_s=args.interval,
+            cafile=args.cafile,
+            flash_dir=args.flash_dir,
+            printer=lambda line: print("  " + line, flush=True),
+        )
+    except SetupError as e:
+        sys.stderr.write(f"dakoku sim: {e}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C: what stayed on the terminal's flash has been said
     print()
+    if result.ok:
+        print(f"Every punch the terminal recorded ({result.recorded}) is acknowledged by the")
+        print("receiver. See them with:")
+        print(f"  dakoku cloud export {tenant} -o punches.csv")
+        return 0
+    print(f"{result.unsent} of {result.recorded} punches are not acknowledged yet; the terminal")
+    print("would keep resending them (a real one keeps them on flash).")
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.receiver:
+        return receiver_main(args)
+    given = [o for o in ("terminal_file", "tenant", "terminal", "secret", "people", "cafile",
+                                "flash_dir")
+             if getattr(args, o) is not None]  # fmt: skip
+    if given:
+        option = given[0].replace("_", "-")
+        sys.stderr.write(f"dakoku sim: --{option} needs --receiver URL\n")
+        return 2
+    from dakoku.status import lines_plain
+
+    print("dakoku simulator - what exists today (tools/dakoku/status.py):\n")
+    for line in lines_plain():
+        print("  " + line)
+    print()
+    return run_demonstrations()
+
+
+def run_demonstrations() -> int:
+    """The three demonstrations of ``make sim``; 0 if each ended as it should."""
     status = demo_two_runtimes()
     print()
     print("Upload protocol v1, terminal and receiver in memory (virtual time):")
@@ -163,10 +287,13 @@ def main(argv: list[str]) -> int:
         fh.write(result.csv)
     lines = result.csv.splitlines()
     print()
-    print(f"The receiver's CSV export (FCS-05), {len(lines) - 1} punches, in full in {csv_path}:")
+    print(f"The receiver's CSV export (FCS-05), {len(lines) - 1} punches, in full in {csv_path}.")
+    print("A sample: the first five, three taken offline (offline = yes), the last three;")
+    print("docs/RECEIVER.md describes the columns.")
     shown = [*lines[:6], "...", *[ln for ln in lines if ",yes," in ln][:3], "...", *lines[-3:]]
     for line in shown:
         print("  " + line)
     print()
-    print("The simulator proper is not built yet; `make sim` grows with each issue that lands.")
+    print("The simulator proper is not built yet; make sim grows with each issue that lands.")
+    print("To point the simulated terminal at a receiver of your own: dakoku sim --help.")
     return status

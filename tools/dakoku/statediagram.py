@@ -64,13 +64,21 @@ def mermaid(title: str = "dakoku terminal") -> str:
     return model.get_graph().draw(None)  # type: ignore[attr-defined]
 
 
-def main(argv: list[str]) -> int:
-    import argparse
+def _parser():
+    from dakoku.clihelp import parser as make_parser
 
-    parser = argparse.ArgumentParser(prog="dakoku firmware diagram")
-    parser.add_argument("what", choices=["diagram"], help="what to produce")
+    parser = make_parser(
+        "dakoku firmware",
+        "Firmware tools. 'diagram': the terminal's state diagram (Mermaid), from\n"
+        "firmware/states.py; docs/FIRMWARE.md carries a copy.",
+    )
+    parser.add_argument("what", choices=["diagram"], help="what to produce: the state diagram")
     parser.add_argument("-o", "--output", help="write to this file (default: standard output)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
     text = mermaid()
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
