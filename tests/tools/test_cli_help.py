@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from dakoku import bench, clihelp, cloud, sim, statediagram, status
+from dakoku import bench, clihelp, cloud, readercli, sim, statediagram, status
 from dakoku.cli import COMMANDS, main
 
 PARSERS = {
@@ -15,6 +15,7 @@ PARSERS = {
     "bench": bench._parser,
     "firmware": statediagram._parser,
     "status": status._parser,
+    "reader": readercli._parser,
 }
 MARKUP = re.compile(r"``|:(class|func|meth|mod|attr):`|\.\. \w+::")
 

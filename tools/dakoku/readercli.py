@@ -14,26 +14,36 @@ import argparse
 import sys
 import time
 
+DESCRIPTION = """\
+Card readers on the desktop: a real Sony RC-S380 (PaSoRi) over USB, a PN532 or RC-S620S on a
+serial port, or a simulated PN532 or RC-S620S served on a pseudo-terminal (for any serial
+program, nfcpy's tty driver, or a board's driver on a PC). docs/HARDWARE.md has the details."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from dakoku.clihelp import command, parser
+
+    top = parser("dakoku reader", DESCRIPTION)
+    sub = top.add_subparsers(dest="what", required=True, metavar="READER")
+    seconds_help = "stop after this many seconds (default: 0, never: Ctrl-C stops)"
+    door_help = "send each tap to a terminal on the desktop rig"
+    p = command(sub, "pasori", "print each tap on a real RC-S380 (PaSoRi)")
+    p.add_argument("--seconds", type=float, default=0, help=seconds_help)
+    p.add_argument("--door", action="store_true", help=door_help)
+    p = command(sub, "serial", "print each tap on a PN532 or RC-S620S on a serial port")
+    p.add_argument("path", help="the port: /dev/ttyUSB0, COM3, or a simulated chip's pty")
+    p.add_argument("--chip", choices=["pn532", "rcs620s"], default="pn532", help="the chip")
+    p.add_argument("--seconds", type=float, default=0, help=seconds_help)
+    p.add_argument("--door", action="store_true", help=door_help)
+    p = command(sub, "pty", "serve a simulated chip with a card on a pseudo-terminal")
+    p.add_argument("chip", choices=["pn532", "rcs620s"], help="the chip to simulate")
+    p.add_argument("--idm", default="012e4cd200000001", help="the card's IDm, 16 hex digits")
+    p.add_argument("--seconds", type=float, default=0, help=seconds_help)
+    return top
+
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="dakoku reader", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="what", required=True)
-    p = sub.add_parser("pasori", help="print each tap on a real RC-S380 (PaSoRi)")
-    p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
-    p.add_argument(
-        "--door", action="store_true", help="send each tap to a terminal on the desktop rig"
-    )
-    p = sub.add_parser("serial", help="print each tap on a PN532 or RC-S620S on a serial port")
-    p.add_argument("path", help="the port: /dev/ttyUSB0, COM3, or a simulated chip's pty")
-    p.add_argument("--chip", choices=["pn532", "rcs620s"], default="pn532")
-    p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
-    p.add_argument(
-        "--door", action="store_true", help="send each tap to a terminal on the desktop rig"
-    )
-    p = sub.add_parser("pty", help="serve a simulated chip with a card on a pseudo-terminal")
-    p.add_argument("chip", choices=["pn532", "rcs620s"])
-    p.add_argument("--idm", default="012e4cd200000001", help="the card's IDm (16 hex digits)")
-    p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.what == "pasori":
         from dakoku.pasori import PasoriError, open_pasori, watch
