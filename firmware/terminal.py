@@ -256,6 +256,7 @@ class Terminal:
         self._now = now_ms
         self.taps += 1
         self._end_tap()  # a card always starts a new tap
+        self._space_before_tap()
         if card.readable and card.count == 1 and card.stable:
             card.employee = self.roster.lookup_card(card.idm)
         self.machine.fire("card", card)
@@ -265,10 +266,17 @@ class Terminal:
         self._now = now_ms
         if self.machine.state != "identifying":
             self._end_tap()  # a finger continues a tap only while one is being identified
+        self._space_before_tap()
         if finger.result == "match":
             finger.employee = self.roster.lookup_finger(finger.template)
         self.machine.fire("finger", finger)
         return self._take()
+
+    def _space_before_tap(self):
+        # The upload may have freed a slot since the last tick (the board's loop runs input
+        # first, network last): the tap is taken, not refused as full.
+        if self.machine.state == "journal_full" and self.journal.free_slots() > 0:
+            self.machine.fire("space")
 
     def key(self, now_ms, key):
         self._now = now_ms

@@ -285,3 +285,20 @@ def test_14_a_set_aside_punch_is_kept_whole_in_the_event_log():
     aside = [e["text"] for e in r.log.events(0, 100) if e["code"] == eventlog.PUNCH_SET_ASIDE]
     assert aside[0] == "seq 1 set aside: [res=1] punches[0].cred: refused"
     assert "".join(aside[1:]) == whole
+
+
+def test_5_a_slot_freed_by_the_upload_just_before_a_tap_takes_that_tap():
+    """The board's loop runs input first, then timers, then the network: a slot the upload
+    freed at the end of one turn must take the tap that starts the next, before any tick."""
+    r = rig(journal_sectors=2)
+    r.network = False
+    _fill(r)
+    r.tap(1)
+    assert r.terminal.state == "journal_full"
+    r.network = True
+    r.uplink.client.link_up(r.now)
+    r.now += 5000
+    r.settle()  # uploads free slots; no tick after them
+    assert r.journal.free_slots() > 0 and r.terminal.state == "journal_full"
+    r.tap(2)
+    assert screen(r).lines[0] == "社員2" and r.terminal.state == "feedback"

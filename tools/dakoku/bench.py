@@ -153,12 +153,20 @@ def bench_receiver() -> dict:
     return run()
 
 
+def bench_terminal_stateful() -> dict:
+    """The terminal's hypothesis state machine (issue 13) with many more examples than make test."""
+    from dakoku.terminal_stateful import run
+
+    return run(examples=500, steps=50)
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
     "protocol": bench_protocol,
     "firmware": bench_firmware,
     "receiver": bench_receiver,
+    "terminal-stateful": bench_terminal_stateful,
 }
 
 
