@@ -41,7 +41,17 @@ _KIND_HOLD_MS = const(10000)  # a kind chosen with a key applies to taps within 
 _PIN_FREE_TRIES = const(3)  # wrong PINs before service entry is locked
 _PIN_LOCK_S = const(30)  # the first lock; it doubles with each further wrong PIN ...
 _PIN_LOCK_MAX_S = const(3600)  # ... up to an hour
+_PIN_RECALL_EVENTS = const(24)  # events read back at boot for the wrong-PIN count
+_WRONG_PIN = "wrong PIN "
 _RECALL_MAX = const(64)  # punches read back from the journal at boot (double-punch window)
+
+
+def _pin_lock_s(wrong):
+    """Seconds service entry by PIN is locked after ``wrong`` wrong PINs in a row (0: none)."""
+    if wrong < _PIN_FREE_TRIES:
+        return 0
+    return min(_PIN_LOCK_S << min(wrong - _PIN_FREE_TRIES, 7), _PIN_LOCK_MAX_S)
+
 
 KIND_KEYS = {
     "in": KIND_CLOCK_IN,
@@ -179,6 +189,7 @@ class Terminal:
         for problem in self._self_test(reader_fault):
             self._log(now_ms, eventlog.SELF_TEST, problem[:106])
         self._recall_recent(now_ms)
+        self._recall_pin_lock(now_ms)
         self.machine.fire("booted")
         if reader_fault is not None:
             self.machine.fire("reader_fault")
@@ -213,7 +224,7 @@ class Terminal:
         window = self.config["double_punch_s"]
         epoch = self.clock.now(now_ms)
         if window <= 0 or epoch is None:
-            return  # without a valid clock the age of an earlier boot's punch is unknown
+            return  # the age of an earlier boot's punch is unknown until the clock is set
         seq = self.journal.next_seq - 1
         low = seq - _RECALL_MAX
         while seq > 0 and seq > low:
@@ -229,6 +240,26 @@ class Terminal:
             who = self._who_of_punch(punch)
             if who not in self._recent:
                 self._recent[who] = now_ms - age * 1000
+
+    def _recall_pin_lock(self, now_ms):
+        """Wrong PINs in a row survive a reboot (else power-cycling would reset the lock): the
+        newest service-mode event in the log's last few says how many; a lock starts anew."""
+        log = self.log
+        if log is None:
+            return
+        newest = None
+        for event in log.events(log.next_n - 1 - _PIN_RECALL_EVENTS, _PIN_RECALL_EVENTS):
+            if event["code"] == eventlog.SERVICE_MODE:
+                newest = event["text"]
+        if newest is None or not newest.startswith(_WRONG_PIN):
+            return
+        try:
+            self._pin_wrong = int(newest[len(_WRONG_PIN) :].split(" ", 1)[0])
+        except ValueError:
+            return
+        lock = _pin_lock_s(self._pin_wrong)
+        if lock:
+            self._pin_locked_until = now_ms + lock * 1000
 
     def _who_of_punch(self, punch):
         cred = punch.credential
@@ -335,6 +366,7 @@ class Terminal:
         if not was_valid:
             self._log(now_ms, eventlog.CLOCK_SET, "set by %s" % source)
             self.actions.append(SetRtc(epoch))
+            self._recall_recent(now_ms)  # booted without a clock: the window, now measurable
         elif self.clock.big_jump(jump):
             self._log(now_ms, eventlog.CLOCK_JUMP, "%+d s by %s" % (jump, source))
             self.actions.append(SetRtc(epoch))
@@ -594,10 +626,9 @@ class Terminal:
         30 s, then twice as long at each further wrong PIN, up to an hour."""
         self._pin = ""
         self._pin_wrong += 1
-        text = "wrong PIN %d in a row" % self._pin_wrong
-        if self._pin_wrong >= _PIN_FREE_TRIES:
-            lock = _PIN_LOCK_S << min(self._pin_wrong - _PIN_FREE_TRIES, 7)
-            lock = min(lock, _PIN_LOCK_MAX_S)
+        text = _WRONG_PIN + "%d in a row" % self._pin_wrong
+        lock = _pin_lock_s(self._pin_wrong)
+        if lock:
             self._pin_locked_until = self._now + lock * 1000
             text += "; locked %d s" % lock
         self._log(self._now, eventlog.SERVICE_MODE, text)

@@ -302,3 +302,34 @@ def test_5_a_slot_freed_by_the_upload_just_before_a_tap_takes_that_tap():
     assert r.journal.free_slots() > 0 and r.terminal.state == "journal_full"
     r.tap(2)
     assert screen(r).lines[0] == "社員2" and r.terminal.state == "feedback"
+
+
+def test_12_a_reboot_does_not_reset_the_wrong_pin_count():
+    r = rig()
+    _admin(r)
+    for pin in ("0000", "1111", "2222", "3333"):
+        _pin(r, pin)
+        r.run_until(r.now + 61 * 1000)
+    r.power_on()  # the attacker power-cycles the terminal
+    r.settle()
+    _pin(r, "4321")
+    assert r.terminal.state != "service" and screen(r).lines[0] == "しばらくお待ちください"
+    assert screen(r).lines[1] == "60 s"  # four in a row: a new lock of 60 s from boot
+    _pin(r, "9999")
+    assert _wrong_pins(r)[-1] == "wrong PIN 4 in a row; locked 60 s"  # locked: not even tried
+    r.run_until(r.now + 61 * 1000)
+    _pin(r, "4321")
+    assert r.terminal.state == "service"
+
+
+def test_11_booted_without_a_clock_the_window_holds_once_the_service_sets_it():
+    r = rig()
+    r.tap(1)
+    r.now += 5000
+    r.rtc = None  # rebooted with a dead RTC battery: the age of punch 1 is unknown at boot
+    r.power_on()
+    assert r.terminal.state == "clock_invalid"
+    r.settle()  # hello sets the clock: punch 1 was 5 s ago
+    assert r.clock.valid
+    r.tap(1)
+    assert screen(r).lines[1] == "打刻済みです" and r.journal.next_seq == 2

@@ -30,6 +30,7 @@ from firmware import texts
 from firmware.punch import METHOD_CARD_AND_FINGER, METHOD_FELICA, METHOD_FINGER
 from firmware.terminal import Card, Finger, Show
 from simulator.door import TENANT, TERMINAL, Rig, card_of
+from simulator.norflash import PowerCut
 
 EMPLOYEES = 6
 ADMIN = card_of(99)
@@ -62,6 +63,8 @@ RULES = (
     "roster_change",
     "crowd",
     "offline_hours",
+    "power_cut",
+    "reader",
 )
 
 
@@ -79,6 +82,12 @@ class TerminalMachine(RuleBasedStateMachine):
         self.fails = 0  # failed finger attempts in the identification under way
         self.config_version = 10
         self.extra = 0  # employees added by roster changes
+        self.answered = {}  # seq -> credential of every punch answered OK
+        self.last_ok = {}  # who -> rig time (ms) of their last punch answered OK
+        self.window_unsure = 0  # rig time of the last event that may shorten the window
+        # A clock jumped since the last boot: the rig's RTC does not follow the terminal's
+        # SetRtc, so at the next boot the journal's punch times and the clock disagree.
+        self.jumped = False
 
     def _count(self, name):
         TerminalMachine.counts[name] = TerminalMachine.counts.get(name, 0) + 1
@@ -143,7 +152,13 @@ class TerminalMachine(RuleBasedStateMachine):
                 assert free == 0, f"refused as full with {free} free slots"
         if stored:
             punch = r.journal.read(seq)
+            self.answered[seq] = punch.credential
             employee = self._employee_of(punch)
+            who = employee.code if employee is not None else punch.credential
+            last = self.last_ok.get(who)
+            if last is not None and last > self.window_unsure:  # never twice within the window
+                assert r.now - last >= r.config["double_punch_s"] * 1000, (who, r.now - last)
+            self.last_ok[who] = r.now
             shown = ok[0].lines[0]
             assert shown == (employee.name if employee is not None else UNKNOWN_TEXT), shown
             if isinstance(data, Card):
@@ -257,6 +272,8 @@ class TerminalMachine(RuleBasedStateMachine):
     def clock_jump(self, seconds):
         self._count("clock_jump")
         r = self.r
+        self.window_unsure = r.now
+        self.jumped = True
         r._out(r.terminal.set_clock(r.now, r.service_time() + seconds, "ntp") or [])
         r.run_until(r.now + 100)
 
@@ -266,8 +283,47 @@ class TerminalMachine(RuleBasedStateMachine):
         self._count("reboot")
         r = self.r
         r.rtc = r.epoch0 if rtc else None
+        if not rtc or self.jumped:
+            self.window_unsure = r.now  # without the clock the window cannot be recalled
+        self.jumped = False
         r.power_on()
         r.run_until(r.now + 100)
+        self.prompted = None
+
+    @rule(step=st.integers(1, 4), i=st.integers(0, EMPLOYEES - 1))
+    def power_cut(self, step, i):
+        """The supply drops during the flash writes of a tap: no OK, nothing answered lost."""
+        self._count("power_cut")
+        r = self.r
+        seq = r.journal.next_seq
+        r.journal_flash.cut_at(step)
+        try:
+            actions = r._out(r.terminal.card(r.now, Card(card_of(i))))
+        except PowerCut:
+            actions = []
+        else:
+            shown = [s for s in _shows(actions) if s.style in OK_STYLES]
+            if shown:  # stored before the cut came: an answered punch like any other
+                self.answered[seq] = card_of(i)
+                employee = r.roster.lookup_card(card_of(i))
+                self.last_ok[employee.code if employee is not None else card_of(i)] = r.now
+        if self.jumped or r.rtc is None:
+            self.window_unsure = r.now
+        self.jumped = False
+        r.journal_flash.disarm()
+        r.journal_flash.power_on()
+        r.power_on()
+        r.run_until(r.now + 100)
+        self.prompted = None
+
+    @rule(fault=st.booleans())
+    def reader(self, fault):
+        self._count("reader")
+        r = self.r
+        if fault:
+            r._out(r.terminal.reader_fault(r.now, "no answer"))
+        else:
+            r._out(r.terminal.reader_ok(r.now))
         self.prompted = None
 
     @rule(up=st.booleans())
@@ -296,6 +352,7 @@ class TerminalMachine(RuleBasedStateMachine):
         r = self.r
         self.config_version += 1
         values = {"double_punch_s": double, "identify_mode": mode}
+        self.window_unsure = r.now + 2000  # a new window applies from the push on
         r.store.config[(TENANT, TERMINAL)] = {"version": self.config_version, "values": values}
         r.uplink.client.link_up(r.now)
         r.run_until(r.now + 2000)
@@ -352,6 +409,21 @@ class TerminalMachine(RuleBasedStateMachine):
         assert line.endswith(" " + kind), (line, kind)
         if r.clock.valid:
             assert line.startswith(r.clock.hhmm(r.now)), (line, r.clock.hhmm(r.now))
+
+    @invariant()
+    def answered_is_never_lost(self):
+        """Every punch answered OK is still in the journal, or held by the receiver."""
+        r = self.r
+        if r is None:
+            return
+        held = None
+        for seq, credential in self.answered.items():
+            punch = r.journal.read(seq)
+            if punch is not None:
+                assert punch.credential == credential, seq
+                continue
+            held = set(r.held()) if held is None else held
+            assert seq in held, f"punch {seq} answered OK is gone"
 
     @invariant()
     def delivered_means_held(self):
