@@ -92,7 +92,7 @@ TABLE = _rows(
         (TAP, "finger", "recording", ("finger_matched",), ("record",)),
         (TAP, "finger", "feedback", ("retries_exhausted",), ("say_not_recognised",)),
         (TAP, "finger", "identifying", (), ("prompt_retry",)),
-        ("identifying", "key", None, ("key_is_kind",), ("remember_kind",)),  # this tap's kind
+        ("identifying", "key", None, ("key_is_kind",), ("kind_for_this_tap",)),
     ),
     _back("identifying", "timeout"),
     (

@@ -686,6 +686,17 @@ class Terminal:
             until = max(until, self._deadline)
         self._kind = (KIND_KEYS[key], until)
 
+    def kind_for_this_tap(self, key):
+        """A kind key while the finger is awaited: it counts for this tap, and the prompt says
+        which kind will be recorded."""
+        deadline = self._deadline
+        self.remember_kind(key)
+        lang = self._lang(self._who)
+        name = self._who.name if self._who is not None else ""
+        lines = (name, texts.text("finger_prompt", lang), texts.kind_name(self._kind[0], lang))
+        self._screen(lines, "info", hold=False, tap_goes_on=True)
+        self._deadline = deadline
+
     def record(self, data):
         employee = data.employee
         if isinstance(data, Card):

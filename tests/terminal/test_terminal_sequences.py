@@ -187,6 +187,8 @@ def test_8_a_kind_key_between_card_and_finger_counts():
     r = rig(values={"identify_mode": "card_then_finger"})
     r.tap(2)
     r.key("break_start")
+    assert screen(r).lines == ("社員2", "指を置いてください", "休憩開始")
+    assert r.terminal.state == "identifying"
     r.now += 9000
     r.finger("match", 2)
     assert [p.kind for p in stored(r)] == [KIND_BREAK_START]
