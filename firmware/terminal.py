@@ -693,7 +693,8 @@ class Terminal:
         self.remember_kind(key)
         lang = self._lang(self._who)
         name = self._who.name if self._who is not None else ""
-        lines = (name, texts.text("finger_prompt", lang), texts.kind_name(self._kind[0], lang))
+        kind = texts.kind_name(KIND_KEYS[key], lang)
+        lines = (name, texts.text("finger_prompt", lang), kind)
         self._screen(lines, "info", hold=False, tap_goes_on=True)
         self._deadline = deadline
 
