@@ -68,16 +68,17 @@ class Clock:
         return self._base + now_ms // 1000
 
     def local_minutes(self, now_ms):
-        """Minutes since local midnight (monotonic minutes when the clock is not valid)."""
+        """Minutes since local midnight, or None when the clock is not valid: minutes since
+        boot are no time of day (a kind schedule or a display must not take them for one)."""
         t = self.now(now_ms)
         if t is None:
-            return (now_ms // 60000) % 1440
+            return None
         return ((t + self.utc_offset_min * 60) // 60) % 1440
 
     def hhmm(self, now_ms):
-        if not self.valid:
-            return "--:--"
         m = self.local_minutes(now_ms)
+        if m is None:
+            return "--:--"
         return "%02d:%02d" % (m // 60, m % 60)
 
     def big_jump(self, jump):

@@ -52,6 +52,9 @@ KEYS = {  # type: dict[str, tuple]
     "admin_cards": ("list", [], 8),
     "nearly_full_percent": ("int", 90, (50, 99)),
     "ntp": ("bool", True, None),
+    # MNT-08: the service's minimum firmware for offline punching, as the terminal last heard
+    # it (hello); kept here so that it holds after a reboot without the service.
+    "min_offline_fw": ("str", "", 32),
 }
 
 

@@ -26,7 +26,7 @@ network, feeds the terminal core and the uplink, and performs their actions. The
 
 from firmware.clock import Clock
 from firmware.config import Config
-from firmware.eventlog import CONFIG_FALLBACK, EventLog
+from firmware.eventlog import COMMAND, CONFIG_FALLBACK, EventLog
 from firmware.journal import Journal
 from firmware.roster import Roster
 from firmware.terminal import Beep, Card, Finger, Led, Reboot, SetRtc, Show, SyncClock, Terminal
@@ -34,6 +34,11 @@ from firmware.uplink import Uplink
 from protocol.client import NO_ROUTE, Send
 
 TURN_MS = 20
+# A reboot the service asked for waits until the terminal idles and the command results (the
+# reboot's own, and those of commands beside it) have been delivered (PRT-CMD-2); without the
+# service, at most this long.
+REBOOT_WAIT_MS = 300000
+_REBOOT_STATES = ("ready", "clock_invalid", "journal_full")
 
 
 class Loop:
@@ -57,7 +62,7 @@ class Loop:
         self.in_flight = None  # the Send being answered
         self.perform(self.terminal.boot(now, board.rtc_epoch(), board.reader_selftest()))
         self.uplink.start(now)
-        self.rebooting = False
+        self.reboot_asked = None  # ticks_ms when a Reboot came, until it is done
 
     def perform(self, actions):
         board = self.board
@@ -73,8 +78,8 @@ class Loop:
             elif isinstance(a, SyncClock):
                 now = board.ticks_ms()
                 self.perform(self.terminal.ntp_result(now, board.ntp()))
-            elif isinstance(a, Reboot):
-                self.rebooting = True
+            elif isinstance(a, Reboot) and self.reboot_asked is None:
+                self.reboot_asked = board.ticks_ms()
 
     def turn(self):
         """One pass: input first (a tap must answer in a blink), then timers, then network."""
@@ -99,8 +104,19 @@ class Loop:
         self.perform(t.tick(now))
         self.uplink.background(now)  # roster pages, a few records per turn
         self._network(now)
-        if self.rebooting and t.machine.state in ("ready", "clock_invalid"):
-            board.reboot()
+        if self.reboot_asked is not None and t.machine.state in _REBOOT_STATES:
+            self._reboot_when_reported(now)
+
+    def _reboot_when_reported(self, now):
+        up = self.uplink
+        if self.in_flight is not None or up.client.reporting:
+            if now - self.reboot_asked < REBOOT_WAIT_MS:
+                return  # the results go with the next heartbeat, then the reboot
+            self.log.append(
+                COMMAND, "reboot: results not delivered", self.terminal.clock.now(now),
+                now // 1000, self.terminal.boot_id)  # fmt: skip
+        self.reboot_asked = None
+        self.board.reboot()
 
     def _network(self, now):
         up = self.uplink

@@ -38,6 +38,20 @@ _PIN_MS = const(15000)
 _ENROL_CODE_MS = const(30000)  # typing an employee code
 _ENROL_WAIT_MS = const(35000)  # the receiver's answer (the client's own deadline is 15 s)
 _KIND_HOLD_MS = const(10000)  # a kind chosen with a key applies to taps within this time
+_PIN_FREE_TRIES = const(3)  # wrong PINs before service entry is locked
+_PIN_LOCK_S = const(30)  # the first lock; it doubles with each further wrong PIN ...
+_PIN_LOCK_MAX_S = const(3600)  # ... up to an hour
+_PIN_RECALL_EVENTS = const(24)  # events read back at boot for the wrong-PIN count
+_WRONG_PIN = "wrong PIN "
+_RECALL_MAX = const(64)  # punches read back from the journal at boot (double-punch window)
+
+
+def _pin_lock_s(wrong):
+    """Seconds service entry by PIN is locked after ``wrong`` wrong PINs in a row (0: none)."""
+    if wrong < _PIN_FREE_TRIES:
+        return 0
+    return min(_PIN_LOCK_S << min(wrong - _PIN_FREE_TRIES, 7), _PIN_LOCK_MAX_S)
+
 
 KIND_KEYS = {
     "in": KIND_CLOCK_IN,
@@ -127,7 +141,7 @@ class Terminal:
         self.actions = []
         self.mode = "unknown"  # online, offline, maintenance, refused (from the uplink)
         self.maintenance_end = None
-        self.min_offline_fw = ""
+        self._min_offline_fw = ""
         self.firmware = VERSION
         self._deadline = None
         self._kind = None  # (kind, until_ms) chosen with a key
@@ -137,6 +151,9 @@ class Terminal:
         self._method = METHOD_FELICA
         self._retries = 0
         self._pin = ""
+        self._pin_wrong = 0  # wrong PINs in a row (reset by a right one)
+        self._pin_locked_until = 0  # no service entry by PIN before this (ms)
+        self._drawn = (-2, -1)  # (minute, kind) on the idle screen, to redraw when they change
         self._enrol = (0, b"")  # (method, credential) being enrolled
         self._enrol_code = ""
         # (employee code, method, credential) for the uplink to send (PRT-ENROL-1), or None.
@@ -171,6 +188,8 @@ class Terminal:
         self._journal_state = self.journal.state()
         for problem in self._self_test(reader_fault):
             self._log(now_ms, eventlog.SELF_TEST, problem[:106])
+        self._recall_recent(now_ms)
+        self._recall_pin_lock(now_ms)
         self.machine.fire("booted")
         if reader_fault is not None:
             self.machine.fire("reader_fault")
@@ -182,6 +201,74 @@ class Terminal:
         self.clock.utc_offset_min = self.config["utc_offset_min"]
         self.clock.jump_log_s = self.config["clock_jump_log_s"]
         self.journal.nearly_full_percent = self.config["nearly_full_percent"]
+        self._min_offline_fw = self.config["min_offline_fw"]
+
+    @property
+    def min_offline_fw(self):
+        """The service's minimum firmware for offline punching (MNT-08), kept on flash in the
+        configuration so that it holds after a reboot without the service."""
+        return self._min_offline_fw
+
+    @min_offline_fw.setter
+    def min_offline_fw(self, version):
+        if version == self._min_offline_fw:
+            return
+        self._min_offline_fw = version
+        reason = self.config.apply(self.config.version, {"min_offline_fw": version})
+        if reason is not None:
+            self._log(self._now, eventlog.CONFIG_REJECTED, ("min_offline_fw: " + reason)[:106])
+
+    def _recall_recent(self, now_ms):
+        """The double-punch window across a reboot: the journal's last punches, those inside
+        the window by the valid clock, are remembered as if just taken (RAM held none)."""
+        window = self.config["double_punch_s"]
+        epoch = self.clock.now(now_ms)
+        if window <= 0 or epoch is None:
+            return  # the age of an earlier boot's punch is unknown until the clock is set
+        seq = self.journal.next_seq - 1
+        low = seq - _RECALL_MAX
+        while seq > 0 and seq > low:
+            punch = self.journal.read(seq)
+            seq -= 1
+            if punch is None or not punch.clock_synced:
+                continue
+            age = epoch - punch.time
+            if age >= window:
+                break
+            if age < 0:
+                continue
+            who = self._who_of_punch(punch)
+            if who not in self._recent:
+                self._recent[who] = now_ms - age * 1000
+
+    def _recall_pin_lock(self, now_ms):
+        """Wrong PINs in a row survive a reboot (else power-cycling would reset the lock): the
+        newest service-mode event in the log's last few says how many; a lock starts anew."""
+        log = self.log
+        if log is None:
+            return
+        newest = None
+        for event in log.events(log.next_n - 1 - _PIN_RECALL_EVENTS, _PIN_RECALL_EVENTS):
+            if event["code"] == eventlog.SERVICE_MODE:
+                newest = event["text"]
+        if newest is None or not newest.startswith(_WRONG_PIN):
+            return
+        try:
+            self._pin_wrong = int(newest[len(_WRONG_PIN) :].split(" ", 1)[0])
+        except ValueError:
+            return
+        lock = _pin_lock_s(self._pin_wrong)
+        if lock:
+            self._pin_locked_until = now_ms + lock * 1000
+
+    def _who_of_punch(self, punch):
+        cred = punch.credential
+        employee = None
+        if punch.method == METHOD_FINGER and len(cred) == 2:
+            employee = self.roster.lookup_finger((cred[0] << 8) | cred[1])
+        elif punch.method in (METHOD_FELICA, METHOD_CARD_AND_FINGER):
+            employee = self.roster.lookup_card(cred)
+        return employee.code if employee is not None else "?" + cred.hex()
 
     def _self_test(self, reader_fault):
         found = []
@@ -199,6 +286,8 @@ class Terminal:
     def card(self, now_ms, card):
         self._now = now_ms
         self.taps += 1
+        self._end_tap()  # a card always starts a new tap
+        self._space_before_tap()
         if card.readable and card.count == 1 and card.stable:
             card.employee = self.roster.lookup_card(card.idm)
         self.machine.fire("card", card)
@@ -206,10 +295,19 @@ class Terminal:
 
     def finger(self, now_ms, finger):
         self._now = now_ms
+        if self.machine.state != "identifying":
+            self._end_tap()  # a finger continues a tap only while one is being identified
+        self._space_before_tap()
         if finger.result == "match":
             finger.employee = self.roster.lookup_finger(finger.template)
         self.machine.fire("finger", finger)
         return self._take()
+
+    def _space_before_tap(self):
+        # The upload may have freed a slot since the last tick (the board's loop runs input
+        # first, network last): the tap is taken, not refused as full.
+        if self.machine.state == "journal_full" and self.journal.free_slots() > 0:
+            self.machine.fire("space")
 
     def key(self, now_ms, key):
         self._now = now_ms
@@ -235,9 +333,12 @@ class Terminal:
         if self._deadline is not None and now_ms >= self._deadline:
             self._deadline = None
             self.machine.fire("timeout")
-        if self.machine.state in ("ready", "clock_invalid"):
+        idle = self.machine.state in ("ready", "clock_invalid")
+        if idle:
             self.journal.prepare()  # pre-erase the next sector: never on the tap path
         self._check_journal(now_ms)
+        if idle and self.machine.state in ("ready", "clock_invalid") and self._stale():
+            self.machine.fire("refresh")  # a new minute, or the kind a tap would take changed
         if self.config["ntp"] and not self._ntp_asked and now_ms >= self.clock.next_sync_ms:
             self._ntp_asked = True
             self.actions.append(SyncClock())
@@ -265,9 +366,18 @@ class Terminal:
         if not was_valid:
             self._log(now_ms, eventlog.CLOCK_SET, "set by %s" % source)
             self.actions.append(SetRtc(epoch))
+            self._recall_recent(now_ms)  # booted without a clock: the window, now measurable
         elif self.clock.big_jump(jump):
             self._log(now_ms, eventlog.CLOCK_JUMP, "%+d s by %s" % (jump, source))
             self.actions.append(SetRtc(epoch))
+
+    def _stale(self):
+        """True if the idle screen no longer shows the current minute or the kind a tap would
+        record now (a kind key's hold ran out, the schedule moved on)."""
+        epoch = self.clock.now(self._now)
+        minute = -1 if epoch is None else epoch // 60
+        drawn = self._drawn
+        return drawn[0] != minute or drawn[1] != self._current_kind()
 
     def status_changed(self, now_ms):
         """The uplink changed mode, clock or counts: redraw the idle screen."""
@@ -291,6 +401,20 @@ class Terminal:
 
     def card_is_admin(self, card):
         return card.idm.hex() in self.config["admin_cards"]
+
+    def card_not_allowed(self, card):
+        """A card where the configured method is the finger alone."""
+        return self.config["identify_mode"] == "finger"
+
+    def finger_not_allowed(self, finger):
+        """A finger where the configured method is the card alone, or a finger with no card
+        before it where the method is card then finger."""
+        mode = self.config["identify_mode"]
+        if mode == "card":
+            return True
+        if mode == "card_then_finger":
+            return not (self.machine.state == "identifying" and self._who is not None)
+        return False
 
     def who_unknown(self, card):
         return card.employee is None
@@ -336,6 +460,9 @@ class Terminal:
     def key_is_service(self, key):
         return key == "service" and self.config["service_pin"] != ""
 
+    def pin_locked(self, key=None):
+        return self._now < self._pin_locked_until
+
     def pin_is_right(self, key):
         return key == "ok" and self._pin == self.config["service_pin"]
 
@@ -373,7 +500,16 @@ class Terminal:
         m = ((epoch + self.clock.utc_offset_min * 60) // 60) % 1440
         return "%02d:%02d" % (m // 60, m % 60)
 
-    def _screen(self, lines, style, beep=None, led=None, hold=True):
+    def _end_tap(self):
+        """Forget the identification under way: every way out of a tap starts the next one
+        clean (no card, person or failed finger attempts carried over)."""
+        self._who = None
+        self._cred = b""
+        self._retries = 0
+
+    def _screen(self, lines, style, beep=None, led=None, hold=True, tap_goes_on=False):
+        if not tap_goes_on:
+            self._end_tap()
         self.actions.append(Show(tuple(lines), style))
         if beep is not None:
             self.actions.append(Beep(beep))
@@ -397,8 +533,9 @@ class Terminal:
         )
         self.actions.append(Led("green" if self.mode == "online" else "amber"))
         self._deadline = None
-        self._who = None
-        self._retries = 0
+        self._end_tap()
+        epoch = self.clock.now(self._now)
+        self._drawn = (-1 if epoch is None else epoch // 60, kind)
 
     def show_full(self, data=None):
         lang = self.config["language"]
@@ -434,10 +571,23 @@ class Terminal:
         self._refuse("unknown_refused")
 
     def refuse_offline(self, data):
-        if not self.config["offline_punching"]:
-            self._refuse("always_online", self._lang(data.employee))
+        lang = self._lang(data.employee)
+        if self.config["offline_punching"]:
+            self._refuse("old_firmware", lang)
+        elif self.mode == "maintenance":  # MNT-07 in the service's maintenance: say so
+            self._screen((self._status_line(lang),), "error", "error", "red")
         else:
-            self._refuse("old_firmware", self._lang(data.employee))
+            self._refuse("always_online", lang)
+
+    def refuse_method(self, data):
+        """A card or a finger the configured identification method does not take."""
+        mode = self.config["identify_mode"]
+        key = "use_card"
+        if mode == "finger":
+            key = "use_finger"
+        elif mode == "card_then_finger":
+            key = "card_first"
+        self._refuse(key)
 
     def say_already(self, data):
         lang = self._lang(data.employee)
@@ -449,8 +599,12 @@ class Terminal:
         self._cred = card.idm
         self._retries = 0
         lang = self._lang(card.employee)
-        self._screen((card.employee.name, texts.text("finger_prompt", lang)), "info")
+        self._screen(
+            (card.employee.name, texts.text("finger_prompt", lang)), "info", tap_goes_on=True
+        )
         self._deadline = self._now + _IDENTIFY_MS
+        if self._kind is not None and self._kind[1] < self._deadline:
+            self._kind = (self._kind[0], self._deadline)  # a key pressed before the card holds
 
     def prompt_retry(self, finger):
         self._retries += 1
@@ -458,7 +612,7 @@ class Terminal:
         key = {"poor": "finger_poor", "no_finger": "finger_none"}.get(
             finger.result, "finger_no_match"
         )
-        self._screen((texts.text(key, lang),), "info", "error")
+        self._screen((texts.text(key, lang),), "info", "error", tap_goes_on=True)
         self._deadline = self._now + _IDENTIFY_MS
 
     def say_not_recognised(self, finger):
@@ -466,12 +620,24 @@ class Terminal:
             self._now, eventlog.READER_FAULT, "finger not recognised %d times" % (self._retries + 1)
         )
         self._refuse("finger_failed")
-        self._who = None
-        self._retries = 0
 
     def say_pin_wrong(self, key):
+        """A wrong PIN is logged; after a few in a row service entry by PIN is locked, for
+        30 s, then twice as long at each further wrong PIN, up to an hour."""
         self._pin = ""
+        self._pin_wrong += 1
+        text = _WRONG_PIN + "%d in a row" % self._pin_wrong
+        lock = _pin_lock_s(self._pin_wrong)
+        if lock:
+            self._pin_locked_until = self._now + lock * 1000
+            text += "; locked %d s" % lock
+        self._log(self._now, eventlog.SERVICE_MODE, text)
         self._refuse("pin_wrong")
+
+    def say_pin_locked(self, key):
+        wait = (self._pin_locked_until - self._now + 999) // 1000
+        lang = self.config["language"]
+        self._screen((texts.text("pin_locked", lang), "%d s" % wait), "error", "error", "red")
 
     # --------------------------------------------------------------------- punching
 
@@ -487,10 +653,13 @@ class Terminal:
             return KIND_UNSPECIFIED
         if self._kind is not None and self._now < self._kind[1]:
             return self._kind[0]
+        minutes = self.clock.local_minutes(self._now)
+        if minutes is None:
+            return KIND_UNSPECIFIED  # no time of day without a valid clock (LNK-03)
         # The schedule is read in the working day (CLK-03): with a day start of 05:00, 03:00 is
         # late in the previous day, so it takes that day's last entry (a clock-out, typically).
         start = self.config["day_start_hour"] * 60
-        minutes = (self.clock.local_minutes(self._now) - start) % 1440
+        minutes = (minutes - start) % 1440
         kind = KIND_UNSPECIFIED
         best = -1
         latest = -1
@@ -510,7 +679,24 @@ class Terminal:
         self.show_ready()
 
     def remember_kind(self, key):
-        self._kind = (KIND_KEYS[key], self._now + _KIND_HOLD_MS)
+        """A kind key: it applies to the next tap within 10 s, or to the tap being identified
+        (card then finger) whenever its finger comes."""
+        until = self._now + _KIND_HOLD_MS
+        if self.machine.state == "identifying" and self._deadline is not None:
+            until = max(until, self._deadline)
+        self._kind = (KIND_KEYS[key], until)
+
+    def kind_for_this_tap(self, key):
+        """A kind key while the finger is awaited: it counts for this tap, and the prompt says
+        which kind will be recorded."""
+        deadline = self._deadline
+        self.remember_kind(key)
+        lang = self._lang(self._who)
+        name = self._who.name if self._who is not None else ""
+        kind = texts.kind_name(KIND_KEYS[key], lang)
+        lines = (name, texts.text("finger_prompt", lang), kind)
+        self._screen(lines, "info", hold=False, tap_goes_on=True)
+        self._deadline = deadline
 
     def record(self, data):
         employee = data.employee
@@ -549,6 +735,7 @@ class Terminal:
             self.machine.fire("store_full", data)
             return
         self.last_seq = seq
+        self._kind = None  # a kind chosen with a key is this punch's, not the next person's
         self._recent[self._who_key(data)] = self._now
         self._forget_old()
         self.machine.fire("stored", data)
@@ -590,15 +777,19 @@ class Terminal:
         self._refuse("store_failed")
 
     def _check_journal(self, now_ms):
+        free = self.journal.free_slots()
+        where = self.machine.state
+        if where == "journal_full" and free > 0:
+            self.machine.fire("space")  # a slot is free: taps are taken again
+        elif free == 0 and where in ("ready", "clock_invalid"):
+            self.machine.fire("full")  # say so before the next person taps
         state = self.journal.state()
         if state == self._journal_state:
             return
         if state == STATE_NEARLY_FULL:
-            self._log(now_ms, eventlog.JOURNAL_NEARLY_FULL, "%d free" % self.journal.free_slots())
+            self._log(now_ms, eventlog.JOURNAL_NEARLY_FULL, "%d free" % free)
         elif state == STATE_FULL:
             self._log(now_ms, eventlog.JOURNAL_FULL, "")
-        elif self.machine.state == "journal_full":
-            self.machine.fire("space")
         self._journal_state = state
 
     # ---------------------------------------------------------------------- service
@@ -617,6 +808,7 @@ class Terminal:
         self._deadline = self._now + _PIN_MS
 
     def enter_service(self, data=None):
+        self._pin_wrong = 0
         self._log(self._now, eventlog.SERVICE_MODE, "enter")
         self.service_page(None)
 
@@ -721,10 +913,7 @@ class Terminal:
         self._deadline = self._now + _SERVICE_MS
 
     def leave_service(self, data=None):
-        self._log(self._now, eventlog.SERVICE_MODE, "leave")
-        self.show_ready()
-        if not self.clock.valid:
-            self.machine.fire("clock_lost")
+        self._log(self._now, eventlog.SERVICE_MODE, "leave")  # the row then shows the idle screen
 
     # ------------------------------------------------------------------------ misc
 

@@ -13,7 +13,7 @@ from firmware import eventlog
 from firmware.punch import Punch
 from firmware.terminal import Reboot
 from protocol import messages
-from protocol.client import MODE_MAINTENANCE, MODE_ONLINE, Client, Identity, Settings
+from protocol.client import MODE_MAINTENANCE, Client, Identity, Settings
 
 # Punches per upload on the terminal, chosen for RAM (docs/ARCHITECTURE.md, the heap figures):
 # a 5-punch exchange allocates about 6.5 KB building the request and 6 KB reading the answer on
@@ -25,6 +25,11 @@ UPLOAD_BATCH = 5
 ROSTER_PAGE = 5
 # Roster records applied per background turn (Uplink.background): a few milliseconds of flash.
 ROSTER_WORK = 8
+# A failure streak ends when the request that failed succeeds; a success of another kind ends
+# it too once no failure came for this long (a request that is never made again, say).
+_STREAK_QUIET_MS = 900000
+# Kinds of failure logged in one streak (error class, code, status); further kinds are counted.
+_STREAK_KINDS = 4
 # Terminal states in which background work runs: never while a tap is being answered.
 _IDLE = ("ready", "clock_invalid", "journal_full", "reader_fault")
 
@@ -71,7 +76,9 @@ class Uplink:
         )
         self.source = _Source(self)
         self.now_ms = 0
-        self._last_error = None
+        # The failure streak: [request kind, failures, failure kinds logged, last failure ms],
+        # or None while requests succeed. Logged once per kind, counted, ended with its count.
+        self._streak = None
         self.delivered = 0
         self.actions = []  # SetRtc, Reboot and redraws for the board
 
@@ -154,9 +161,7 @@ class Uplink:
                 self.journal.mark_delivered_up_to(max(out.delivered))
             self.delivered += len(out.delivered)
         for seq, reason in out.set_aside:
-            punch = self.journal.read(seq)
-            body = messages.encode_punch(punch) if punch is not None else "seq %d" % seq
-            self._event(now_ms, eventlog.PUNCH_SET_ASIDE, (reason + " " + body)[:106])
+            self._log_set_aside(now_ms, seq, reason)
             self.journal.mark_delivered(seq)
             self.client.forget_set_aside(seq)
         if out.server_time is not None:
@@ -176,6 +181,17 @@ class Uplink:
         self.actions = []
         return actions + t.status_changed(now_ms)
 
+    def _log_set_aside(self, now_ms, seq, reason):
+        """A poison punch lives on in the event log only (PRT-CLI-7, PRT-CLI-11): the reason
+        in one record, then the punch's JSON whole, over as many records as it needs (a piece
+        that does not end with "}" goes on in the next record)."""
+        text = "seq %d set aside: %s" % (seq, reason)
+        self._event(now_ms, eventlog.PUNCH_SET_ASIDE, text[: eventlog.TEXT_MAX])
+        punch = self.journal.read(seq)
+        body = messages.encode_punch(punch) if punch is not None else "seq %d unreadable" % seq
+        for start in range(0, len(body), eventlog.TEXT_MAX):  # ASCII: bytes are characters
+            self._event(now_ms, eventlog.PUNCH_SET_ASIDE, body[start : start + eventlog.TEXT_MAX])
+
     def _set_clock(self, now_ms, epoch, source):
         t = self.terminal
         t.set_clock(now_ms, epoch, source)
@@ -193,16 +209,35 @@ class Uplink:
             elif old == MODE_MAINTENANCE:
                 self._event(now_ms, eventlog.MAINTENANCE_END, "")
                 t.maintenance_end = None
-            if new == MODE_ONLINE and old != "unknown":
-                self._event(now_ms, eventlog.NET_RESTORED, "")
             t.mode = new
         if not out.ok and out.error is not None:
-            key = (out.error, out.code, out.status)
-            if key != self._last_error:  # log each kind of failure once per streak
-                self._event(now_ms, eventlog.NET_ERROR, out.log[:106])
-            self._last_error = key
+            self._failure(now_ms, out)
         elif out.ok:
-            self._last_error = None
+            self._success(now_ms, out)
+
+    def _failure(self, now_ms, out):
+        """Each kind of failure is logged once per streak; repeats are counted."""
+        streak = self._streak
+        if streak is None:
+            streak = self._streak = [out.kind, 0, [], now_ms]
+        streak[1] += 1
+        streak[3] = now_ms
+        key = (out.error, out.code, out.status)
+        if key not in streak[2] and len(streak[2]) < _STREAK_KINDS:
+            streak[2].append(key)
+            self._event(now_ms, eventlog.NET_ERROR, out.log[:106])
+
+    def _success(self, now_ms, out):
+        """The streak ends when the request that failed succeeds (a good hello between two
+        failed uploads does not end it), logged once with the number of failures."""
+        streak = self._streak
+        if streak is None:
+            return
+        if streak[0] in ("", out.kind) or now_ms - streak[3] >= _STREAK_QUIET_MS:
+            self._streak = None
+            self._event(
+                now_ms, eventlog.NET_RESTORED, "%s ok after %d failures" % (out.kind, streak[1])
+            )
 
     def _config(self, now_ms, config):
         reason = self.config.apply(config["version"], config["values"])

@@ -317,6 +317,11 @@ class Client:
     def busy(self):
         return self._flight
 
+    @property
+    def reporting(self):
+        """True while command results wait to go out (with the next heartbeat, PRT-CMD-2)."""
+        return bool(self._results)
+
     # ----------------------------------------------------------------------- scheduling
 
     def next_action(self, now_ms, source):

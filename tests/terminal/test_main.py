@@ -161,3 +161,46 @@ def test_a_reader_that_fails_its_self_test_starts_the_terminal_in_reader_fault()
         loop.turn()
         board.idle(20)
     assert loop.terminal.state in ("ready", "feedback") and board.beeps.count("ok") == 1
+
+
+def test_a_reboot_command_waits_until_its_results_and_those_beside_it_are_delivered():
+    """PRT-CMD-2: the loop rebooted in the turn that applied the heartbeat answer, so the
+    results of ``reboot`` and of ``set_time`` beside it were never reported."""
+    store, srv = server()
+    board = FakeBoard(srv, {})
+    store.pending[(TENANT, TERMINAL)] = [
+        {"id": "t1", "op": "set_time", "time": EPOCH + 7},
+        {"id": "r1", "op": "reboot"},
+    ]
+    loop = run(board, turns=30)
+    loop.uplink.client._heartbeat_at = board.now  # the heartbeat is due now
+    for _ in range(100):
+        loop.turn()
+        board.idle(20)
+        if board.rebooted:
+            break
+    assert board.rebooted
+    assert sorted((r[2]["id"], r[2]["status"]) for r in store.results) == [
+        ("r1", "ok"),
+        ("t1", "ok"),
+    ]
+
+
+def test_without_the_service_a_reboot_command_still_happens_and_says_why():
+    store, srv = server()
+    board = FakeBoard(srv, {})
+    store.pending[(TENANT, TERMINAL)] = [{"id": "r2", "op": "reboot"}]
+    loop = run(board, turns=30)
+    loop.uplink.client._heartbeat_at = board.now
+    while not loop.uplink.client.reporting:
+        loop.turn()
+        board.idle(20)
+    board.network = False  # the answer came; the results cannot go out
+    for _ in range(400):
+        loop.turn()
+        board.idle(1000)
+        if board.rebooted:
+            break
+    assert board.rebooted and board.now >= 300 * 1000
+    texts = [e["text"] for e in loop.log.events(0, 100) if e["code"] == eventlog.COMMAND]
+    assert "reboot: results not delivered" in texts

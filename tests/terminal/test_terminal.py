@@ -333,7 +333,8 @@ def test_a_set_aside_punch_is_kept_in_the_event_log():
     assert r.journal.unsent_count == 0
     assert sorted(r.store.held(TENANT, TERMINAL)) == [1, 3]
     aside = [e for e in r.log.events(0, 100) if e["code"] == eventlog.PUNCH_SET_ASIDE]
-    assert len(aside) == 1 and '"seq":2' in aside[0]["text"]
+    assert len(aside) == 2 and aside[0]["text"].startswith("seq 2 set aside: ")
+    assert aside[1]["text"].startswith('{"seq":2,')  # the punch whole, in its own record
 
 
 def test_configuration_from_the_service_is_checked_and_applied():

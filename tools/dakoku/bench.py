@@ -159,6 +159,13 @@ def bench_readers() -> dict:
     return run()
 
 
+def bench_terminal_stateful() -> dict:
+    """The terminal's hypothesis state machine (issue 13) with many more examples than make test."""
+    from dakoku.terminal_stateful import run
+
+    return run(examples=500, steps=50)
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
@@ -166,6 +173,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "firmware": bench_firmware,
     "receiver": bench_receiver,
     "readers": bench_readers,
+    "terminal-stateful": bench_terminal_stateful,
 }
 
 
