@@ -148,6 +148,7 @@ class Receiver:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         m = self.metrics
         m.connections += 1
+        loop = asyncio.get_running_loop()
         if len(self._open) >= MAX_CONNECTIONS:
             writer.close()
             return
@@ -159,6 +160,9 @@ class Receiver:
                 parser = RequestParser(max_body=self.settings.body)
                 msg = parser.feed(trailing) if trailing else None
                 continued = False
+                # One deadline for the whole request from its first byte (a client sending a
+                # byte every few seconds does not restart it: slow-loris).
+                deadline = loop.time() + self.request_timeout_s if trailing else None
                 try:
                     while msg is None:
                         if not continued and _expects_continue(parser.message):
@@ -166,7 +170,14 @@ class Receiver:
                             # before sending the body.
                             continued = True
                             await self._write(writer, b"HTTP/1.1 100 Continue\r\n\r\n")
-                        timeout = self.request_timeout_s if parser.received else self.idle_timeout_s
+                        if deadline is None and parser.received:
+                            deadline = loop.time() + self.request_timeout_s
+                        if deadline is None:
+                            timeout = self.idle_timeout_s
+                        else:
+                            timeout = deadline - loop.time()
+                            if timeout <= 0:
+                                raise TimeoutError
                         data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
                         if not data:
                             if not parser.received:
