@@ -23,7 +23,9 @@ The store (``protocol.memstore.MemoryStore`` is the in-memory reference) provide
     terminal_settings(tenant, terminal_id) -> {"config": {"version", "values"} or None,
         "roster": int, "min_offline_fw": str}
     record_state(tenant, terminal_id, kind, info, now)
-    commands(tenant, terminal_id, results, now) -> [command, …] (results of earlier ones in)
+    commands(tenant, terminal_id, results, now) -> [command, …]: the results are recorded
+        (the first result of a command ID counts), then the commands still without a result,
+        oldest first, at most COMMANDS_MAX: sent again until their result arrives (PRT-CMD-2)
     roster(tenant, since, after, limit) -> {"version", "full", "upsert", "delete", "next"}
     store_log(tenant, terminal_id, events, now) -> highest event number held
     enrol(tenant, code, method, credential, now) -> {"code", "name", "roster"}: the credential
@@ -59,6 +61,7 @@ from protocol.codes import (
 from protocol.http import HttpError, RequestParser, encode_response
 
 _FLAG_UNKNOWN_CREDENTIAL = const(0x02)  # firmware.punch.FLAG_UNKNOWN_CREDENTIAL
+COMMANDS_MAX = const(20)  # commands in one heartbeat answer (openapi.json HeartbeatReply)
 
 ROUTES = {
     "/v1/hello": "POST",
@@ -331,7 +334,10 @@ class Server:
         info = messages.decode_heartbeat(body)
         store = self.store
         store.record_state(tenant, terminal_id, "heartbeat", info, now)
-        commands = store.commands(tenant, terminal_id, info["results"], now)
+        commands = store.commands(tenant, terminal_id, info["results"], now)[:COMMANDS_MAX]
+        for command in commands:
+            if command["op"] == "set_time":
+                command["time"] = now  # the time of this answer, not of the queueing
         current = store.terminal_settings(tenant, terminal_id)
         return Answer(
             200,

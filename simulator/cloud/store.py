@@ -29,6 +29,7 @@ from typing import Any
 
 from firmware.punch import METHOD_CARD_AND_FINGER, METHOD_FELICA, METHOD_FINGER, Punch
 from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, UNKNOWN_EMPLOYEE, ProtocolError
+from protocol.server import COMMANDS_MAX
 from simulator.cloud.db import PostgresDb, SqliteDb, open_db
 
 # Windows announced in hello and heartbeat answers: those starting within this many seconds
@@ -279,6 +280,25 @@ class SqlStore:
     def record_state(self, tenant, terminal_id, kind, info, now):
         clock = info.get("clock") or {}
         with self.db.transaction() as tx:
+            if kind == "hello":
+                before = tx.one(
+                    "SELECT last_state FROM terminals WHERE tenant = ? AND id = ?",
+                    (tenant, terminal_id),
+                )
+                old_boot = _boot_of(before[0] if before else "")
+                if old_boot is not None and old_boot != clock.get("boot"):
+                    # A reboot command's result is lost with the reboot: its result is the
+                    # hello of the new boot (else it would be sent again, and again).
+                    tx.execute(
+                        "UPDATE commands SET status = 'ok', detail = ? WHERE tenant = ? AND "
+                        "terminal = ? AND status = '' AND sent IS NOT NULL AND body = ?",
+                        (
+                            "restarted (boot %s, then %s)" % (old_boot, clock.get("boot")),
+                            tenant,
+                            terminal_id,
+                            json.dumps({"op": "reboot"}),
+                        ),
+                    )
             tx.execute(
                 "UPDATE terminals SET last_kind = ?, last_state = ?, last_seen = ? "
                 "WHERE tenant = ? AND id = ?",
@@ -292,12 +312,16 @@ class SqlStore:
                     (tenant, terminal_id, clock["boot"], clock["time"] - clock["up"]),
                 )
 
-    def commands(self, tenant, terminal_id, results, now):
+    def commands(self, tenant, terminal_id, results, now, limit=COMMANDS_MAX):
+        """Record results (the first result of a command counts: a heartbeat resent after a
+        lost answer repeats them), then the commands still without a result, oldest first, at
+        most ``limit``: a command goes out in every heartbeat answer until its result arrives
+        (PRT-CMD-2), so a lost answer loses nothing. ``sent`` keeps the first time it went."""
         with self.db.transaction() as tx:
             for result in results:
                 tx.execute(
                     "UPDATE commands SET status = ?, detail = ? "
-                    "WHERE tenant = ? AND terminal = ? AND id = ?",
+                    "WHERE tenant = ? AND terminal = ? AND id = ? AND status = ''",
                     (
                         result["status"],
                         result.get("detail", ""),
@@ -308,15 +332,18 @@ class SqlStore:
                 )
             pending = tx.rows(
                 "SELECT id, body FROM commands WHERE tenant = ? AND terminal = ? "
-                "AND sent IS NULL ORDER BY id",
-                (tenant, terminal_id),
+                "AND status = '' ORDER BY id LIMIT ?",
+                (tenant, terminal_id, limit),
             )
             out = []
             for number, body in pending:
                 command = json.loads(body)
                 command["id"] = "c%d" % number
                 out.append(command)
-                tx.execute("UPDATE commands SET sent = ? WHERE id = ?", (now, number))
+            tx.many(
+                "UPDATE commands SET sent = ? WHERE id = ? AND sent IS NULL",
+                [(now, number) for number, _ in pending],
+            )
         return out
 
     def roster(self, tenant, since, after, limit):
@@ -795,6 +822,14 @@ def _punch_obj(p: Punch) -> dict:
     if p.flags:
         obj["f"] = p.flags
     return obj
+
+
+def _boot_of(state: str) -> Any:
+    """The boot ID in a recorded hello or heartbeat, or None."""
+    if not state:
+        return None
+    clock = json.loads(state).get("clock") or {}
+    return clock.get("boot")
 
 
 def _command_number(text: str) -> int:

@@ -191,7 +191,7 @@ def _admin(store, args) -> int:
                     % (t["id"], "enabled" if t["enabled"] else "disabled", t["last_kind"] or "-",
                        seen, "-" if t["unsent"] is None else t["unsent"], t["label"]))  # fmt: skip
         elif action == "command":
-            command = _command(args.op, args.args, now)
+            command = _command(args.op, args.args)
             out("queued %s as %s\n" % (args.op, store.queue_command(args.tenant, args.id, command)))
         elif action == "config":
             try:
@@ -284,7 +284,7 @@ def _admin(store, args) -> int:
     return 0
 
 
-def _command(op: str, argv: list[str], now: int) -> dict:
+def _command(op: str, argv: list[str]) -> dict:
     from simulator.cloud.store import RegistryError
 
     want = {"resend": 2, "upload_log": 1}.get(op, 0)
@@ -297,8 +297,8 @@ def _command(op: str, argv: list[str], now: int) -> dict:
             raise RegistryError("resend: 1 <= FROM <= TO")
     elif op == "upload_log":
         command["since"] = int(argv[0])
-    elif op == "set_time":
-        command["time"] = now
+    # set_time: the receiver puts in the time when it sends the command (not now: the
+    # terminal may come back hours later).
     return command
 
 
