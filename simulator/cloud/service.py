@@ -288,7 +288,7 @@ class Receiver:
             self._draining = False
 
     def _protocol_group(self, jobs: list) -> list[tuple[bytes, Answer]]:
-        with self.store.db.group():
+        with self.store.group():
             answers = [self._protocol(msg, arrived) for msg, arrived in jobs]
         self.groups += 1
         return answers

@@ -25,6 +25,7 @@ import secrets
 import threading
 import time as _time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from typing import Any
 
 from firmware.punch import METHOD_CARD_AND_FINGER, METHOD_FELICA, METHOD_FINGER, Punch
@@ -64,6 +65,24 @@ class SqlStore:
         self._local = threading.local()
         self._maint_cache: tuple[float, list[tuple]] | None = None
         self.maintenance_cache_s = 1.0  # another process (the CLI) may change windows
+        self._grouped = False  # inside group(): batches are counted after its commit
+        self._uncounted: list = []
+
+    @contextmanager
+    def group(self):
+        """The database's group commit (:meth:`SqliteDb.group`), with the metrics told of the
+        group's batches only once its commit has succeeded (a failed one counts nothing)."""
+        self._grouped = True
+        self._uncounted = []
+        try:
+            with self.db.group():
+                yield
+        finally:
+            self._grouped = False
+            outcomes, self._uncounted = self._uncounted, []
+        if self.metrics is not None:
+            for out in outcomes:
+                self.metrics.stored(out)
 
     @classmethod
     def open(cls, url: str, clock=None) -> SqlStore:
@@ -250,7 +269,10 @@ class SqlStore:
                 conflicts,
             )
         if self.metrics is not None:
-            self.metrics.stored(out)  # after the commit: counts only what is durable
+            if self._grouped:
+                self._uncounted.append(out)  # counted when the group has committed
+            else:
+                self.metrics.stored(out)  # after the commit: counts only what is durable
         return out
 
     def high_seq(self, tenant, terminal_id):
