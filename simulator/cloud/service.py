@@ -45,6 +45,7 @@ from protocol.codes import (
 from protocol.http import HttpError, Message, RequestParser, encode_response
 from protocol.server import Answer, Server, Settings, _error
 from simulator.cloud import csvio
+from simulator.cloud.db import StorageLost
 from simulator.cloud.metrics import Metrics
 from simulator.cloud.store import RegistryError, SqlStore
 
@@ -110,6 +111,7 @@ class Receiver:
         self._draining = False
         self._drainer: asyncio.Task | None = None
         self.groups = 0  # group commits made (tests and metrics)
+        self._lost_logged = False
         self._server: asyncio.base_events.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self.address: tuple[str, int] = ("", 0)
@@ -252,9 +254,12 @@ class Receiver:
             return self._metrics(msg)
         if path.startswith("/admin/"):
             return await loop.run_in_executor(self.executor, self._admin, msg, path)
+        route = path if path in _ROUTE_NAMES else "other"
+        if self.store.db.lost:  # the database file was replaced: acknowledge nothing
+            answer = self._storage_lost()
+            return self.server.encode(answer), answer, route
         pacer = self.store.pacer
         arrived = pacer.clock() if pacer is not None else None
-        route = path if path in _ROUTE_NAMES else "other"
         if not self.group_commit:
             answer = await loop.run_in_executor(self.executor, self._protocol, msg, arrived)
             return answer[0], answer[1], route
@@ -278,8 +283,11 @@ class Receiver:
                 try:
                     answers = await loop.run_in_executor(self.executor, self._protocol_group, jobs)
                 except Exception as e:
-                    log.error("group commit failed", extra={"fields": {"error": repr(e)}})
-                    failed = _error(SERVER_ERROR, "server error: %s" % type(e).__name__)
+                    if isinstance(e, StorageLost):
+                        failed = self._storage_lost()
+                    else:
+                        log.error("group commit failed", extra={"fields": {"error": repr(e)}})
+                        failed = _error(SERVER_ERROR, "server error: %s" % type(e).__name__)
                     answers = [(self.server.encode(failed), failed)] * len(group)
                 for (_, _, future), answer in zip(group, answers, strict=True):
                     if not future.done():
@@ -296,7 +304,21 @@ class Receiver:
     def _protocol(self, msg: Message, arrived: float | None) -> tuple[bytes, Answer]:
         self.store.request_arrived(arrived)
         answer = self.server.respond(msg, self.clock())
+        if self.store.db.lost:  # noticed during this request: whatever it did is not kept
+            answer = self._storage_lost()
         return self.server.encode(answer), answer
+
+    def _storage_lost(self) -> Answer:
+        """503 while the database open is not the file at its path (replaced or cut away)."""
+        if not self._lost_logged:
+            self._lost_logged = True
+            log.error("database lost", extra={"fields": {"error": self.store.db.lost}})
+        answer = Answer(
+            503,
+            {"code": SERVER_ERROR, "message": "storage unavailable: not acknowledging"[:200]},
+        )
+        answer.headers.append(("Retry-After", "60"))
+        return answer
 
     def _health(self, msg: Message) -> Answer:
         if msg.method != "GET":
@@ -304,6 +326,9 @@ class Receiver:
         try:
             self.store.ping()
             current, _ = self.store.maintenance(self.clock())
+        except StorageLost:
+            self._storage_lost()  # logs it once
+            return Answer(503, {"status": "failing", "db": "replaced", "error": self.store.db.lost})
         except Exception as e:
             log.warning("health check failed", extra={"fields": {"error": repr(e)}})
             return Answer(503, {"status": "failing", "db": "unreachable"})

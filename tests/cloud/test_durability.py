@@ -3,12 +3,20 @@ commit, and a database file swapped or cut away under it is noticed (issue 16, i
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
 
 import pytest
 from cloud_support import CARD, EPOCH, TENANT, punch, request, send
 
+from simulator.cloud import loadgen
 from simulator.cloud.service import RunningReceiver
+from simulator.cloud.store import SqlStore
 
 
 @pytest.fixture
@@ -56,3 +64,90 @@ def test_punches_are_counted_only_once_their_group_commit_succeeded(rx, monkeypa
     assert metric(rx, "dakoku_punches_ingested_total") == 2
     assert post_punches(rx, 3, 4).status == 200
     assert metric(rx, "dakoku_punches_ingested_total") == 4
+
+
+# ---------------------------------------------------------------------- the file under serve
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(db):
+    """``dakoku cloud serve`` on ``db`` in its own process (killed with SIGKILL at the end)."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dakoku.cli", "cloud", "--db", db, "serve", "--port", str(port),
+         "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.05)
+        yield ("127.0.0.1", port)
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def _upload(address, signer, first, count=50):
+    body = loadgen.batch_body(first, count, int(time.time()) - 3600)
+    return send(address, signer.request(body, int(time.time())))
+
+
+def test_a_deleted_wal_stops_acknowledgements_and_keeps_what_was_acknowledged(tmp_path):
+    """The issue's case: 550 punches acknowledged, the -wal deleted under a running serve, kill
+    -9. Before, SQLite went on writing to the unlinked WAL, answered 200, health said ok, and
+    everything was gone after the kill. Now: 503 from the deletion on, health 503, and the 550
+    acknowledged punches are in the database file (checkpointed from the open WAL)."""
+    db = str(tmp_path / "wal.db")
+    store = SqlStore.open(db)
+    loadgen.register(store, 1)
+    store.close()
+    name = loadgen.terminal_id(0)
+    signer = loadgen.Signer(name)
+    acked = set()
+    with serving(db) as address:
+        for first in range(1, 551, 50):
+            answer = _upload(address, signer, first)
+            assert answer.status == 200
+            acked.update(r["seq"] for r in answer.json()["results"])
+        os.unlink(db + "-wal")
+        for first in (551, 601):
+            answer = _upload(address, signer, first)
+            assert answer.status == 503 and answer.json()["code"] == 9
+            assert answer.header("retry-after")
+        health = send(address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+        assert (health.status, health.json()["status"]) == (503, "failing")
+        assert "-wal was deleted" in health.json()["error"]
+    # killed (SIGKILL) on leaving the block
+    assert len(acked) == 550
+    store = SqlStore.open(db)
+    try:
+        assert set(store.held(loadgen.TENANT, name)) == acked
+    finally:
+        store.close()
+
+
+def test_a_database_file_replaced_under_serve_is_noticed(rx, tmp_path):
+    """An administrator restores a copy over the database (cp, then mv into place): the file at
+    the path is no longer the one open. Nothing more is acknowledged (it would go to the file
+    renamed away), health is 503 and says why, and the new file is left as it was put."""
+    assert post_punches(rx, 1).status == 200
+    path = rx.store.db.path
+    shutil.copyfile(path, path + ".restored")
+    os.replace(path + ".restored", path)
+    answer = post_punches(rx, 2)
+    assert answer.status == 503 and answer.json()["code"] == 9
+    answer = health(rx)
+    assert answer.status == 503 and "was replaced" in answer.json()["error"]
+    assert post_punches(rx, 3).status == 503  # and stays so until a restart
