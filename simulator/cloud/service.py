@@ -9,7 +9,8 @@ reading other connections while a transaction commits.
 
 Besides the protocol's ``/v1/…`` paths:
 
-- ``GET /healthz``: 200 ``{"status": "ok", …}`` when the database answers, else 503;
+- ``GET /healthz``: 200 ``{"status": "ok", …}`` when a durable write to the database commits,
+  else 503;
 - ``GET /metrics``: Prometheus text (requests by route and status, rejects by code, punches
   ingested, duplicates, flagged by code, ingest rate, request latency histogram);
 - ``GET /admin/v1/tenants/<code>/punches.csv``, ``…/flagged``, ``…/terminals``: read-only
@@ -324,14 +325,14 @@ class Receiver:
         if msg.method != "GET":
             return _error(METHOD_NOT_ALLOWED, "use GET for /healthz")
         try:
-            self.store.ping()
+            self.store.probe(self.clock())  # a durable write: reads pass on a full disk
             current, _ = self.store.maintenance(self.clock())
         except StorageLost:
             self._storage_lost()  # logs it once
             return Answer(503, {"status": "failing", "db": "replaced", "error": self.store.db.lost})
         except Exception as e:
             log.warning("health check failed", extra={"fields": {"error": repr(e)}})
-            return Answer(503, {"status": "failing", "db": "unreachable"})
+            return Answer(503, {"status": "failing", "db": "cannot commit", "error": repr(e)[:200]})
         return Answer(
             200,
             {

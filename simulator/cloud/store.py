@@ -803,6 +803,16 @@ class SqlStore:
         with self.db.transaction() as tx:
             tx.one("SELECT 1")
 
+    def probe(self, now):
+        """A durable write, as a batch makes (health: can this receiver commit? A full disk
+        lets every read through and fails every commit)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('health_probe', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(int(now)),),
+            )
+
     # ---------------------------------------------------------------- helpers
 
     def _need_tenant(self, tx, tenant):

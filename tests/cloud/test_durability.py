@@ -151,3 +151,81 @@ def test_a_database_file_replaced_under_serve_is_noticed(rx, tmp_path):
     answer = health(rx)
     assert answer.status == 503 and "was replaced" in answer.json()["error"]
     assert post_punches(rx, 3).status == 503  # and stays so until a restart
+
+
+# ---------------------------------------------------------------------- health
+
+
+def test_health_fails_while_commits_fail_though_reads_pass(store, clock, monkeypatch):
+    """Both engines: every write is refused (as on a full disk), reads still answer. Uploads
+    are 500, so health must be 503 (it was 200: it only ran SELECT 1); once writes pass again,
+    health is 200 and uploads are stored, without a restart."""
+    from simulator.cloud import db as dbmod
+
+    store.add_employee(TENANT, "E1", "山田", cards=[CARD])
+    real = dbmod.Tx.execute
+
+    def refuse_writes(self, sql, args=()):
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            raise OSError(28, "No space left on device")
+        return real(self, sql, args)
+
+    with RunningReceiver(store, clock=clock) as running:
+        running.store, running.address = store, running.receiver.address
+        assert health(running).status == 200
+        monkeypatch.setattr(dbmod.Tx, "execute", refuse_writes)
+        assert post_punches(running, 1).status == 500
+        answer = health(running)
+        assert answer.status == 503 and answer.json()["db"] == "cannot commit"
+        monkeypatch.undo()
+        assert health(running).status == 200
+        assert post_punches(running, 1).status == 200
+    assert store.held(TENANT, "T0001") == {1: 0}
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 2 MiB tmpfs (needs root; under CI its absence fails, never skips)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode:
+        if os.environ.get("CI"):
+            raise AssertionError("cannot mount a tmpfs: %s" % done.stderr.decode()[-200:])
+        pytest.skip("mounting a tmpfs needs root")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(directory):
+    fd = os.open(os.path.join(directory, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def test_health_fails_on_a_really_full_disk_and_recovers(full_disk, clock):
+    store = SqlStore.open(str(full_disk / "full.db"), clock=clock)
+    try:
+        store.add_tenant(TENANT, "Acme")
+        store.add_terminal(TENANT, "T0001", b"0123456789abcdef0123456789abcdef")
+        store.add_employee(TENANT, "E1", "山田", cards=[CARD])
+        with RunningReceiver(store, clock=clock) as running:
+            running.store, running.address = store, running.receiver.address
+            assert post_punches(running, 1).status == 200
+            _fill(full_disk)
+            assert post_punches(running, 2).status == 500
+            answer = health(running)
+            assert answer.status == 503 and answer.json()["status"] == "failing"
+            os.unlink(full_disk / "filler")
+            assert health(running).status == 200
+            assert post_punches(running, 2).status == 200
+        assert store.held(TENANT, "T0001") == {1: 0, 2: 0}
+    finally:
+        store.close()
