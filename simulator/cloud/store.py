@@ -38,6 +38,8 @@ from simulator.cloud.db import PostgresDb, SqliteDb, open_db
 ANNOUNCE_S = 31 * 86400
 NONCE_PURGE_EVERY = 2000  # uses between purges of nonces older than the replay window
 CODE_MAX = 32
+LIST_PAGE = 500  # rows per query of a registry listing (under SQLite's oldest limit of 999
+# parameters with the tenant added: a page's credentials are looked up by its codes)
 NAME_MAX = 64
 
 
@@ -504,11 +506,29 @@ class SqlStore:
                 raise RegistryError(f"no tenant {code}")
 
     def tenants(self):
-        with self.db.transaction() as tx:
-            return tx.rows(
-                "SELECT code, name, enabled, roster_version, day_start_hour, tz_min "
-                "FROM tenants ORDER BY code"
-            )
+        return list(self.iter_tenants())
+
+    def iter_tenants(self, page=LIST_PAGE):
+        """(code, name, enabled, roster_version, day_start_hour, tz_min), by code, read a page
+        at a time (keyset: code > the last one), so no listing holds one huge result."""
+        return self._keyset(
+            "SELECT code, name, enabled, roster_version, day_start_hour, tz_min "
+            "FROM tenants WHERE code > ? ORDER BY code LIMIT ?",
+            (),
+            page,
+        )
+
+    def _keyset(self, sql, args, page):
+        """Rows of ``sql`` (its last two placeholders: the key after which to go on, and the
+        page size; the key is the first column), one read per page."""
+        after = ""
+        while True:
+            with self.db.reader() as tx:
+                rows = tx.rows(sql, [*args, after, page])
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def tenant_info(self, code):
         with self.db.transaction() as tx:
@@ -549,27 +569,25 @@ class SqlStore:
                 raise RegistryError(f"no terminal {terminal_id} in {tenant}")
 
     def terminals(self, tenant):
-        with self.db.transaction() as tx:
-            rows = tx.rows(
-                "SELECT id, enabled, label, last_kind, last_seen, last_state FROM terminals "
-                "WHERE tenant = ? ORDER BY id",
-                (tenant,),
-            )
-            unsent = {}
-            for tid, _e, _l, _k, _s, state in rows:
-                if state:
-                    unsent[tid] = json.loads(state).get("journal", {}).get("unsent")
-        return [
-            {
+        return list(self.iter_terminals(tenant))
+
+    def iter_terminals(self, tenant, page=LIST_PAGE):
+        """The tenant's terminals by ID, read a page at a time."""
+        for r in self._keyset(
+            "SELECT id, enabled, label, last_kind, last_seen, last_state FROM terminals "
+            "WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?",
+            (tenant,),
+            page,
+        ):
+            state = json.loads(r[5]) if r[5] else {}
+            yield {
                 "id": r[0],
                 "enabled": bool(r[1]),
                 "label": r[2],
                 "last_kind": r[3],
                 "last_seen": r[4],
-                "unsent": unsent.get(r[0]),
+                "unsent": state.get("journal", {}).get("unsent") if state else None,
             }
-            for r in rows
-        ]
 
     def add_employee(self, tenant, code, name, cards=(), fingers=(), lines=(), lang=""):
         """Register an employee; a code already used in the tenant is refused (LNK-01)."""
@@ -675,7 +693,19 @@ class SqlStore:
             )
 
     def employees(self, tenant):
-        return self.roster(tenant, 0, None, 10**9)["upsert"]
+        return list(self.iter_employees(tenant))
+
+    def iter_employees(self, tenant, page=LIST_PAGE):
+        """The tenant's employees by code, as roster records, read a page at a time: one query
+        for all of them passed every code as a parameter (66,000 broke PostgreSQL's 65,535,
+        250,000 SQLite's)."""
+        after = None
+        while True:
+            got = self.roster(tenant, 0, after, page)
+            yield from got["upsert"]
+            if got["next"] is None:
+                return
+            after = got["next"]
 
     def add_maintenance(self, start, end, notice="", emergency=False):
         if int(end) <= int(start):

@@ -153,12 +153,20 @@ def bench_receiver() -> dict:
     return run()
 
 
+def bench_registry() -> dict:
+    """The receiver's registry: employee list of 250,000 (SQLite) and 66,000 (PostgreSQL)."""
+    from dakoku.bench_receiver import bench_registry as run
+
+    return run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
     "protocol": bench_protocol,
     "firmware": bench_firmware,
     "receiver": bench_receiver,
+    "registry": bench_registry,
 }
 
 

@@ -171,7 +171,7 @@ def _admin(store, args) -> int:
             store.add_tenant(args.code, args.name, day_start_hour=args.day_start)
             out(f"tenant {args.code} added\n")
         elif action == "list":
-            for code, name, enabled, version, day_start, _tz in store.tenants():
+            for code, name, enabled, version, day_start, _tz in store.iter_tenants():
                 state = "enabled" if enabled else "disabled"
                 out("%-12s %-24s %-8s roster v%d  day starts %02d:00\n"
                     % (code, name, state, version, day_start))  # fmt: skip
@@ -185,7 +185,7 @@ def _admin(store, args) -> int:
             out(f"secret (shown once; put it in the terminal's configuration):\n{secret.hex()}\n")
         elif action == "list":
             store.tenant_info(args.tenant)
-            for t in store.terminals(args.tenant):
+            for t in store.iter_terminals(args.tenant):
                 seen = _fmt(t["last_seen"]) if t["last_seen"] else "never"
                 out("%-12s %-8s last %s %s, unsent %s  %s\n"
                     % (t["id"], "enabled" if t["enabled"] else "disabled", t["last_kind"] or "-",
@@ -234,7 +234,7 @@ def _admin(store, args) -> int:
             out("%d employees imported\n" % n)
         elif action == "list":
             store.tenant_info(args.tenant)
-            for e in store.employees(args.tenant):
+            for e in store.iter_employees(args.tenant):
                 out("%-12s %-20s cards %s fingers %s\n"
                     % (e["code"], e["name"], " ".join(e["cards"]) or "-",
                        " ".join(str(f) for f in e["fingers"]) or "-"))  # fmt: skip
