@@ -5,7 +5,7 @@ memory, and the protocol benchmark measures the server with it. The reference re
 same data in SQLite or PostgreSQL.
 """
 
-from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, UNKNOWN_EMPLOYEE, ProtocolError
+from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, MALFORMED, UNKNOWN_EMPLOYEE, ProtocolError
 
 
 class MemoryStore:
@@ -186,6 +186,12 @@ class MemoryStore:
     def roster(self, tenant, since, after, limit):
         version = self.roster_version.get(tenant, 0)
         full = since == 0 or since > version
+        if not full:
+            removed = 0
+            for key in self.deleted:
+                if key[0] == tenant and self.deleted[key] > since:
+                    removed += 1
+            full = removed > 1000  # more than a page can say (server.ROSTER_PAGE_MAX)
         changed = []
         for key in self.employees:
             if key[0] == tenant and (full or self.employee_versions[key] > since):
@@ -222,6 +228,9 @@ class MemoryStore:
         if owner is not None and owner != code:
             raise ProtocolError(CREDENTIAL_TAKEN, "credential belongs to another employee", "cred")
         if owner is None:
+            held = employee["cards"] if method == 1 else employee["fingers"]
+            if len(held) >= (8 if method == 1 else 10):  # openapi.json Employee
+                raise ProtocolError(MALFORMED, "no more credentials fit the roster record", "cred")
             version = self.roster_version.get(tenant, 0) + 1
             self.roster_version[tenant] = version
             if method == 1:

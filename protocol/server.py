@@ -26,7 +26,9 @@ The store (``protocol.memstore.MemoryStore`` is the in-memory reference) provide
     commands(tenant, terminal_id, results, now) -> [command, …]: the results are recorded
         (the first result of a command ID counts), then the commands still without a result,
         oldest first, at most COMMANDS_MAX: sent again until their result arrives (PRT-CMD-2)
-    roster(tenant, since, after, limit) -> {"version", "full", "upsert", "delete", "next"}
+    roster(tenant, since, after, limit) -> {"version", "full", "upsert", "delete", "next"};
+        more than ROSTER_PAGE_MAX removals since ``since``: a full roster instead (they do not
+        fit a page, and a full roster says them all)
     store_log(tenant, terminal_id, events, now) -> highest event number held
     enrol(tenant, code, method, credential, now) -> {"code", "name", "roster"}: the credential
         is the employee's now (already so: no change); ProtocolError UNKNOWN_EMPLOYEE or
@@ -62,6 +64,8 @@ from protocol.http import HttpError, RequestParser, encode_response
 
 _FLAG_UNKNOWN_CREDENTIAL = const(0x02)  # firmware.punch.FLAG_UNKNOWN_CREDENTIAL
 COMMANDS_MAX = const(20)  # commands in one heartbeat answer (openapi.json HeartbeatReply)
+WINDOWS_MAX = const(20)  # announced maintenance windows in one answer (Maintenance.windows)
+ROSTER_PAGE_MAX = const(1000)  # employees, and removals, in one roster page (RosterReply)
 
 ROUTES = {
     "/v1/hello": "POST",
@@ -260,7 +264,7 @@ class Server:
         wait += offset
         answer = _error(
             MAINTENANCE,
-            window.get("notice") or TEXT[MAINTENANCE],
+            (window.get("notice") or TEXT[MAINTENANCE])[: messages.MAX_TEXT],
             end=window["end"],
             retry_after=wait,
         )
@@ -305,9 +309,12 @@ class Server:
         )
 
     def _window_list(self, windows):
+        """The soonest WINDOWS_MAX windows, notices cut to the schema's 200 characters (a
+        terminal refuses an answer beyond either, so one window too many would cut off all)."""
         out = []
-        for w in windows:
-            out.append({"start": w["start"], "end": w["end"], "notice": w.get("notice", "")})
+        for w in sorted(windows, key=_window_start)[:WINDOWS_MAX]:
+            notice = (w.get("notice") or "")[: messages.MAX_TEXT]
+            out.append({"start": w["start"], "end": w["end"], "notice": notice})
         return out
 
     def _hello(self, tenant, terminal_id, body, now, windows):
@@ -358,7 +365,7 @@ class Server:
         after = params.get("after")
         if after is not None and len(after) > 32:
             raise ProtocolError(MALFORMED, "after: longer than 32 characters", "after")
-        limit = self.settings.roster_page
+        limit = min(self.settings.roster_page, ROSTER_PAGE_MAX)
         asked = params.get("limit")
         if asked is not None:
             if not asked.isdigit() or not 1 <= int(asked) <= 1000:
@@ -379,6 +386,10 @@ class Server:
         events = messages.decode_log(body, self.settings.log_batch)
         high = self.store.store_log(tenant, terminal_id, events, now)
         return Answer(200, {"time": now, "high": high})
+
+
+def _window_start(window):
+    return window["start"]
 
 
 def _spread(name, span):

@@ -29,8 +29,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from firmware.punch import METHOD_CARD_AND_FINGER, METHOD_FELICA, METHOD_FINGER, Punch
-from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, UNKNOWN_EMPLOYEE, ProtocolError
-from protocol.server import COMMANDS_MAX
+from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, MALFORMED, UNKNOWN_EMPLOYEE, ProtocolError
+from protocol.messages import MAX_TEXT, MAX_TIME
+from protocol.server import COMMANDS_MAX, ROSTER_PAGE_MAX
 from simulator.cloud.db import PostgresDb, SqliteDb, open_db
 
 # Windows announced in hello and heartbeat answers: those starting within this many seconds
@@ -41,10 +42,16 @@ CODE_MAX = 32
 LIST_PAGE = 500  # rows per query of a registry listing (under SQLite's oldest limit of 999
 # parameters with the tenant added: a page's credentials are looked up by its codes)
 NAME_MAX = 64
+CARDS_MAX = 8  # openapi.json Employee.cards
+FINGERS_MAX = 10  # Employee.fingers
 
 
 class RegistryError(Exception):
     """An administrative request the registry refuses; the text says why (for the CLI)."""
+
+
+class TooMany(RegistryError):
+    """One more card or finger than an employee's roster record may carry (openapi.json)."""
 
 
 def _method_key(method: int) -> int:
@@ -375,6 +382,13 @@ class SqlStore:
             row = tx.one("SELECT roster_version FROM tenants WHERE code = ?", (tenant,))
             version = int(row[0]) if row else 0
             full = since == 0 or since > version
+            if not full:
+                # More removals than a page may carry: a full roster says them all.
+                removed = tx.one(
+                    "SELECT COUNT(*) FROM deleted_employees WHERE tenant = ? AND version > ?",
+                    (tenant, since),
+                )
+                full = bool(removed and removed[0] > ROSTER_PAGE_MAX)
             floor = 0 if full else since
             args: list[Any] = [tenant, floor]
             where = "tenant = ? AND version > ?"
@@ -454,7 +468,10 @@ class SqlStore:
             row = tx.one("SELECT name FROM employees WHERE tenant = ? AND code = ?", (tenant, code))
             if row is None:
                 raise ProtocolError(UNKNOWN_EMPLOYEE, "no employee %s" % code, "code")
-            owner = self._give(tx, tenant, code, (method, bytes(credential)))
+            try:
+                owner = self._give(tx, tenant, code, (method, bytes(credential)))
+            except TooMany as e:
+                raise ProtocolError(MALFORMED, str(e), "cred") from None
             if owner is not None:
                 raise ProtocolError(
                     CREDENTIAL_TAKEN, "credential belongs to another employee", "cred"
@@ -472,6 +489,14 @@ class SqlStore:
         )
         if owner is not None:
             return None if owner[0] == code else owner[0]
+        most = CARDS_MAX if key[0] == METHOD_FELICA else FINGERS_MAX
+        held = tx.one(
+            "SELECT COUNT(*) FROM credentials WHERE tenant = ? AND employee = ? AND method = ?",
+            (tenant, code, key[0]),
+        )
+        if held and held[0] >= most:
+            what = "cards" if key[0] == METHOD_FELICA else "finger templates"
+            raise TooMany(f"employee {code} has {most} {what}, the most a roster record carries")
         version = self._bump(tx, tenant)
         tx.execute(
             "INSERT INTO credentials (tenant, method, credential, employee) VALUES (?, ?, ?, ?)",
@@ -710,6 +735,13 @@ class SqlStore:
     def add_maintenance(self, start, end, notice="", emergency=False):
         if int(end) <= int(start):
             raise RegistryError("a maintenance window ends after it starts")
+        if int(start) < 0 or int(end) > MAX_TIME:
+            raise RegistryError("a maintenance window lies within 1970-2106 (32-bit seconds)")
+        if len(notice) > MAX_TEXT:
+            raise RegistryError(
+                "a maintenance notice has at most %d characters (this one %d): terminals "
+                "refuse a longer one" % (MAX_TEXT, len(notice))
+            )
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO maintenance (start_t, end_t, notice, emergency) VALUES (?, ?, ?, ?)",
@@ -773,6 +805,8 @@ class SqlStore:
         return [(r[0], json.loads(r[1])["op"], r[2], r[3], r[4]) for r in rows]
 
     def set_min_offline_fw(self, version):
+        if len(version) > 32:
+            raise RegistryError("a firmware version has at most 32 characters")
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO settings (key, value) VALUES ('min_offline_fw', ?) "
@@ -941,8 +975,10 @@ def _check_employee(item: dict, label: str) -> dict:
         if len(lines) > 4 or any(len(x) > 64 for x in lines):
             raise RegistryError("at most 4 display lines of 64 characters")
         creds = []
-        if len(item.get("cards") or []) > 8 or len(item.get("fingers") or []) > 10:
-            raise RegistryError("at most 8 cards and 10 finger templates")
+        if len(item.get("cards") or []) > CARDS_MAX or len(item.get("fingers") or []) > FINGERS_MAX:
+            raise RegistryError(
+                "at most %d cards and %d finger templates" % (CARDS_MAX, FINGERS_MAX)
+            )
         for card in item.get("cards") or []:
             creds.append((METHOD_FELICA, _check_idm(card, "card")))
         for finger in item.get("fingers") or []:

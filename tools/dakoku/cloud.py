@@ -201,6 +201,10 @@ def _admin(store, args) -> int:
             if not isinstance(values, dict):
                 raise RegistryError("values: a JSON object of configuration keys")
             from firmware.config import ConfigError, check
+            from protocol.messages import MAX_SEQ
+
+            if not 0 <= args.version <= MAX_SEQ:
+                raise RegistryError("version: 0..%d" % MAX_SEQ)
 
             for key, value in values.items():  # the terminal's own rules (CONFIGURATION.md)
                 try:
@@ -285,11 +289,14 @@ def _admin(store, args) -> int:
 
 
 def _command(op: str, argv: list[str]) -> dict:
+    from protocol.messages import MAX_SEQ
     from simulator.cloud.store import RegistryError
 
     want = {"resend": 2, "upload_log": 1}.get(op, 0)
     if len(argv) != want or not all(a.isdigit() for a in argv):
         raise RegistryError("%s takes %d number(s)" % (op, want))
+    if any(int(a) > MAX_SEQ for a in argv):
+        raise RegistryError("%s: sequence and event numbers are at most %d" % (op, MAX_SEQ))
     command: dict = {"op": op}
     if op == "resend":
         command["from"], command["to"] = int(argv[0]), int(argv[1])
