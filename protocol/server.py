@@ -13,7 +13,7 @@ The store (``protocol.memstore.MemoryStore`` is the in-memory reference) provide
     use_nonce(tenant, terminal_id, nonce, now, keep_s) -> False if already used in keep_s
     maintenance(now) -> (current window or None, [announced windows])
     throttle(tenant, terminal_id, now, cost) -> seconds to wait (429) or 0; cost is the
-        number of punches a request carries (0 for other requests), counted before decoding
+        number of punches a request carries (its decoded batch; 0 for other requests)
     known_credentials(tenant, [(method, credential)]) -> the set of those pairs that identify
         an employee of the tenant (one call per batch: a database answers it in one query)
     store_punches(tenant, terminal_id, rows, now) -> [(seq, code, duplicate)], atomically;
@@ -229,7 +229,16 @@ class Server:
         current, windows = store.maintenance(now)
         if current is not None:
             return self._maintenance(current, terminal_id, now), secret, nonce
-        cost = msg.body.count(b'"seq"') if path == "/v1/punches" else 0
+        punches = None
+        cost = 0
+        if path == "/v1/punches":
+            # Paced by the punches it really carries (counting "seq" in the raw body missed
+            # escaped keys such as "\u0073eq": a 100-punch batch went free).
+            try:
+                punches = messages.decode_batch(msg.body, self.settings.batch)
+            except ProtocolError as e:
+                return _error(e.code, e.message, e.field), secret, nonce
+            cost = len(punches)
         wait = store.throttle(tenant, terminal_id, now, cost)
         if wait:
             answer = _error(RATE_LIMITED, retry_after=wait)
@@ -237,7 +246,7 @@ class Server:
             return answer, secret, nonce
         try:
             if path == "/v1/punches":
-                answer = self._punches(tenant, terminal_id, msg.body, now)
+                answer = self._punches(tenant, terminal_id, punches, now)
             elif path == "/v1/hello":
                 answer = self._hello(tenant, terminal_id, msg.body, now, windows)
             elif path == "/v1/heartbeat":
@@ -273,8 +282,7 @@ class Server:
 
     # ---------------------------------------------------------------------------- routes
 
-    def _punches(self, tenant, terminal_id, body, now):
-        punches = messages.decode_batch(body, self.settings.batch)
+    def _punches(self, tenant, terminal_id, punches, now):
         rows = []
         store = self.store
         future = now + self.settings.future_skew_s
