@@ -28,6 +28,7 @@ import concurrent.futures
 import hmac
 import json
 import logging
+import socket
 import ssl as _ssl
 import threading
 import time
@@ -56,7 +57,35 @@ READ_CHUNK = 65536
 GROUP_MAX = 32  # protocol requests committed together on SQLite (one sync for all)
 IDLE_TIMEOUT_S = 30.0  # a kept-alive connection with no new request is closed after this
 REQUEST_TIMEOUT_S = 15.0  # a request must arrive whole within this (slow-loris guard)
-MAX_CONNECTIONS = 10000
+MAX_CONNECTIONS = 10000  # at most; fewer if the file-descriptor limit is lower
+LISTEN_BACKLOG = 4096  # the kernel's queue of connections not yet accepted (a fleet at once)
+ACCEPT_BATCH = 64  # connections asyncio accepts per loop turn
+FD_RESERVE = 64  # descriptors kept for the database, the log, worker connections
+HEALTH_HEADROOM = 16  # connections beyond the cap that may still ask /healthz or /metrics
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    """Raise this process's soft limit of open files to its hard limit (a shell's soft 1,024
+    is far below MAX_CONNECTIONS); returns (soft, hard) as they are now."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft, hard
+
+
+def connection_cap(soft_limit: int) -> int:
+    """Connections kept open at most with ``soft_limit`` descriptors: below it by what one
+    loop turn may accept before idle ones are shed (twice: a shed one is freed a turn later),
+    the reserve, and the health headroom — so accept() never runs out."""
+    room = soft_limit - 2 * ACCEPT_BATCH - FD_RESERVE - HEALTH_HEADROOM
+    return max(8, min(MAX_CONNECTIONS, room))
 
 
 class JsonFormatter(logging.Formatter):
@@ -115,16 +144,33 @@ class Receiver:
         self._lost_logged = False
         self._server: asyncio.base_events.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self._idle: dict[asyncio.StreamWriter, None] = {}  # waiting for a request, oldest first
+        self.max_connections = MAX_CONNECTIONS  # set from the descriptor limit at start
+        self.shed_connections = 0  # idle connections closed to make room
+        self.refused_connections = 0  # closed at once: full of busy ones
         self.address: tuple[str, int] = ("", 0)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        soft, hard = raise_fd_limit()
+        self.max_connections = connection_cap(soft)
+        # Our own listening socket: asyncio accepts ACCEPT_BATCH per turn (its backlog
+        # argument), the kernel queues LISTEN_BACKLOG (set again after asyncio's listen()).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
+        tls: dict[str, Any] = {}
+        if self.ssl_context is not None:  # a handshake that stalls holds a descriptor
+            tls = {"ssl": self.ssl_context, "ssl_handshake_timeout": 10.0}
         self._server = await asyncio.start_server(
-            self._connection, host, port, ssl=self.ssl_context, limit=READ_CHUNK, backlog=4096
+            self._connection, sock=listener, limit=READ_CHUNK, backlog=ACCEPT_BATCH, **tls
         )
-        sock = self._server.sockets[0]
-        self.address = sock.getsockname()[:2]
+        listener.listen(LISTEN_BACKLOG)
+        self.address = listener.getsockname()[:2]
+        log.info(
+            "file descriptors",
+            extra={"fields": {"soft": soft, "hard": hard, "connections": self.max_connections}},
+        )
         log.info(
             "listening",
             extra={
@@ -152,9 +198,14 @@ class Receiver:
         m = self.metrics
         m.connections += 1
         loop = asyncio.get_running_loop()
-        if len(self._open) >= MAX_CONNECTIONS:
-            writer.close()
+        if len(self._open) >= self.max_connections:
+            self._shed_idle()
+        if len(self._open) >= self.max_connections + HEALTH_HEADROOM:
+            self.refused_connections += 1
+            writer.transport.abort()
             return
+        # Full of busy connections: this one may ask for health or metrics, nothing else.
+        over = len(self._open) >= self.max_connections
         self._open.add(writer)
         m.open_connections = len(self._open)
         trailing = b""
@@ -162,6 +213,8 @@ class Receiver:
             while True:
                 parser = RequestParser(max_body=self.settings.body)
                 msg = parser.feed(trailing) if trailing else None
+                if not trailing:
+                    self._idle[writer] = None  # waiting for a request: may be shed (oldest first)
                 continued = False
                 # One deadline for the whole request from its first byte (a client sending a
                 # byte every few seconds does not restart it: slow-loris).
@@ -182,6 +235,7 @@ class Receiver:
                             if timeout <= 0:
                                 raise TimeoutError
                         data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
+                        self._idle.pop(writer, None)
                         if not data:
                             if not parser.received:
                                 return  # closed between requests: normal
@@ -202,8 +256,13 @@ class Receiver:
                     return
                 trailing = parser.trailing
                 started = time.perf_counter()
-                keep = _keep_alive(msg)
-                data_out, answer, route = await self._dispatch(msg)
+                keep = _keep_alive(msg) and not over
+                if over and msg.target.split("?", 1)[0] not in ("/healthz", "/metrics"):
+                    answer = Answer(503, {"code": SERVER_ERROR, "message": "too many connections"})
+                    answer.headers.append(("Retry-After", "5"))
+                    data_out, route = self.server.encode(answer), "busy"
+                else:
+                    data_out, answer, route = await self._dispatch(msg)
                 if not keep:
                     data_out = _with_close(data_out)
                 await self._write(writer, data_out)
@@ -214,11 +273,22 @@ class Receiver:
             return
         finally:
             self._open.discard(writer)
+            self._idle.pop(writer, None)
             m.open_connections = len(self._open)
             try:
                 writer.close()
             except Exception:
                 pass
+
+    def _shed_idle(self) -> None:
+        """Close the connection idle the longest (waiting for a request), to make room."""
+        if not self._idle:
+            return
+        victim = next(iter(self._idle))  # dicts keep insertion order: the oldest idle
+        del self._idle[victim]
+        self._open.discard(victim)
+        self.shed_connections += 1
+        victim.transport.abort()
 
     async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         writer.write(data)
@@ -347,6 +417,9 @@ class Receiver:
         answer = Answer(200, {})
         pacer = self.store.pacer
         extra = {}
+        extra["dakoku_connection_limit"] = float(self.max_connections)
+        extra["dakoku_connections_shed"] = float(self.shed_connections)
+        extra["dakoku_connections_refused"] = float(self.refused_connections)
         if pacer is not None:
             extra["dakoku_pacer_refused_total"] = float(pacer.refused)
             extra["dakoku_pacer_max_retry_after_seconds"] = float(pacer.max_wait_given)

@@ -49,3 +49,107 @@ def test_a_request_dribbled_a_byte_at_a_time_is_cut_off_at_its_deadline(rx):
                 closed = True
                 break
         assert closed, "a slow-loris client kept its connection for the whole request"
+
+
+# ---------------------------------------------------------------------- file descriptors
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve_with_limit(db, soft, hard):
+    """``dakoku cloud serve`` in a process started with RLIMIT_NOFILE (soft, hard)."""
+    import resource
+    import subprocess
+    import sys
+    import time
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dakoku.cli", "cloud", "--db", db, "serve", "--port", str(port),
+         "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return proc, ("127.0.0.1", port)
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.05)
+
+
+def _enough_descriptors(n):
+    """This process may open ``n`` files (its soft limit raised for the test if need be)."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+        soft = n
+    if soft < n:
+        if os.environ.get("CI"):
+            raise AssertionError("this test needs %d open files, the limit is %d" % (n, soft))
+        pytest.skip("needs %d open files" % n)
+
+
+@pytest.mark.parametrize(
+    "soft, hard, idle",
+    [
+        (1024, 4096, 1100),  # the issue's case: serve kept the soft 1,024 of a shell
+        (512, 512, 700),  # no higher limit to be had: idle connections are shed
+    ],
+)
+def test_idle_connections_beyond_the_descriptor_limit_leave_health_answering(
+    tmp_path, soft, hard, idle
+):
+    from cloud_support import send
+
+    from simulator.cloud import loadgen
+    from simulator.cloud.store import SqlStore
+
+    _enough_descriptors(idle + 200)
+    db = str(tmp_path / "fd.db")
+    store = SqlStore.open(db)
+    loadgen.register(store, 1)
+    store.close()
+    proc, address = _serve_with_limit(db, soft, hard)
+    sockets = []
+    try:
+        for _ in range(idle):  # connected, never a byte: idle
+            sockets.append(socket.create_connection(address, 5))
+        health = send(address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "GET", timeout=5)
+        assert health.status == 200
+        signer = loadgen.Signer(loadgen.terminal_id(0))
+        import time
+
+        body = loadgen.batch_body(1, 10, int(time.time()) - 60)
+        upload = send(address, signer.request(body, int(time.time())), timeout=5)
+        assert upload.status == 200
+        metrics = send(address, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "GET", timeout=5)
+        text = metrics.body.decode()
+        limit = next(
+            float(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith("dakoku_connection_limit ")
+        )
+        shed = next(
+            float(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith("dakoku_connections_shed ")
+        )
+        assert limit == max(hard, soft) - 2 * 64 - 64 - 16  # soft raised to hard, then the cap
+        assert (shed > 0) == (idle > limit)
+    finally:
+        for s in sockets:
+            s.close()
+        proc.kill()
+        proc.wait(10)
