@@ -543,10 +543,10 @@ class SqlStore:
             page,
         )
 
-    def _keyset(self, sql, args, page):
-        """Rows of ``sql`` (its last two placeholders: the key after which to go on, and the
-        page size; the key is the first column), one read per page."""
-        after = ""
+    def _keyset(self, sql, args, page, first=""):
+        """Rows of ``sql`` (its last two placeholders: the key after which to go on, from
+        ``first``, and the page size; the key is the first column), one read per page."""
+        after = first
         while True:
             with self.db.reader() as tx:
                 rows = tx.rows(sql, [*args, after, page])
@@ -796,13 +796,17 @@ class SqlStore:
 
     def command_log(self, tenant, terminal_id):
         """(number, op, sent, status, detail) of the commands queued for a terminal."""
-        with self.db.transaction() as tx:
-            rows = tx.rows(
-                "SELECT id, body, sent, status, detail FROM commands "
-                "WHERE tenant = ? AND terminal = ? ORDER BY id",
-                (tenant, terminal_id),
-            )
-        return [(r[0], json.loads(r[1])["op"], r[2], r[3], r[4]) for r in rows]
+        return list(self.iter_command_log(tenant, terminal_id))
+
+    def iter_command_log(self, tenant, terminal_id, page=LIST_PAGE):
+        for r in self._keyset(
+            "SELECT id, body, sent, status, detail FROM commands "
+            "WHERE tenant = ? AND terminal = ? AND id > ? ORDER BY id LIMIT ?",
+            (tenant, terminal_id),
+            page,
+            0,
+        ):
+            yield (r[0], json.loads(r[1])["op"], r[2], r[3], r[4])
 
     def set_min_offline_fw(self, version):
         if len(version) > 32:

@@ -103,5 +103,9 @@ def test_pages_join_up_without_gaps_or_repeats(tmp_path, page):
         assert [t["id"] for t in store.iter_terminals(TENANT, page=page)] == [
             "T%d" % i for i in range(5)
         ]
+        for _ in range(9):
+            store.queue_command(TENANT, "T0", {"op": "upload_now"})
+        numbers = [r[0] for r in store.iter_command_log(TENANT, "T0", page=page)]
+        assert numbers == list(range(1, 10))
     finally:
         store.close()

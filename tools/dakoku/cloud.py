@@ -217,7 +217,7 @@ def _admin(store, args) -> int:
             out("configuration version %d for %s: sent with its next heartbeat or hello\n"
                 % (args.version, args.id))  # fmt: skip
         elif action == "results":
-            for number, op, sent, status, detail in store.command_log(args.tenant, args.id):
+            for number, op, sent, status, detail in store.iter_command_log(args.tenant, args.id):
                 when = _fmt(sent) if sent else "not yet sent"
                 out("c%d %-11s %-16s %s %s\n" % (number, op, when, status or "-", detail))
         else:
