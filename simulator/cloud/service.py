@@ -59,7 +59,6 @@ IDLE_TIMEOUT_S = 30.0  # a kept-alive connection with no new request is closed a
 REQUEST_TIMEOUT_S = 15.0  # a request must arrive whole within this (slow-loris guard)
 MAX_CONNECTIONS = 10000  # at most; fewer if the file-descriptor limit is lower
 LISTEN_BACKLOG = 4096  # the kernel's queue of connections not yet accepted (a fleet at once)
-ACCEPT_BATCH = 64  # connections asyncio accepts per loop turn
 FD_RESERVE = 64  # descriptors kept for the database, the log, worker connections
 HEALTH_HEADROOM = 16  # connections beyond the cap that may still ask /healthz or /metrics
 
@@ -80,11 +79,17 @@ def raise_fd_limit() -> tuple[int, int]:
     return soft, hard
 
 
+def accept_batch(soft_limit: int) -> int:
+    """Connections asyncio accepts per loop turn: up to the kernel's queue (a fleet arriving
+    at once is taken in one turn), an eighth of the descriptors when they are few."""
+    return max(8, min(LISTEN_BACKLOG, (soft_limit - FD_RESERVE - HEALTH_HEADROOM) // 8))
+
+
 def connection_cap(soft_limit: int) -> int:
-    """Connections kept open at most with ``soft_limit`` descriptors: below it by what one
-    loop turn may accept before idle ones are shed (twice: a shed one is freed a turn later),
-    the reserve, and the health headroom — so accept() never runs out."""
-    room = soft_limit - 2 * ACCEPT_BATCH - FD_RESERVE - HEALTH_HEADROOM
+    """Connections kept open at most with ``soft_limit`` descriptors: below it by what two loop
+    turns may accept before idle ones are shed (a shed one is freed a turn later), the reserve
+    and the health headroom — so accept() never runs out."""
+    room = soft_limit - 2 * accept_batch(soft_limit) - FD_RESERVE - HEALTH_HEADROOM
     return max(8, min(MAX_CONNECTIONS, room))
 
 
@@ -155,7 +160,7 @@ class Receiver:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         soft, hard = raise_fd_limit()
         self.max_connections = connection_cap(soft)
-        # Our own listening socket: asyncio accepts ACCEPT_BATCH per turn (its backlog
+        # Our own listening socket: asyncio accepts accept_batch() per turn (its backlog
         # argument), the kernel queues LISTEN_BACKLOG (set again after asyncio's listen()).
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
@@ -163,7 +168,7 @@ class Receiver:
         if self.ssl_context is not None:  # a handshake that stalls holds a descriptor
             tls = {"ssl": self.ssl_context, "ssl_handshake_timeout": 10.0}
         self._server = await asyncio.start_server(
-            self._connection, sock=listener, limit=READ_CHUNK, backlog=ACCEPT_BATCH, **tls
+            self._connection, sock=listener, limit=READ_CHUNK, backlog=accept_batch(soft), **tls
         )
         listener.listen(LISTEN_BACKLOG)
         self.address = listener.getsockname()[:2]

@@ -114,6 +114,7 @@ def test_idle_connections_beyond_the_descriptor_limit_leave_health_answering(
     from cloud_support import send
 
     from simulator.cloud import loadgen
+    from simulator.cloud.service import connection_cap
     from simulator.cloud.store import SqlStore
 
     _enough_descriptors(idle + 200)
@@ -146,7 +147,7 @@ def test_idle_connections_beyond_the_descriptor_limit_leave_health_answering(
             for line in text.splitlines()
             if line.startswith("dakoku_connections_shed ")
         )
-        assert limit == max(hard, soft) - 2 * 64 - 64 - 16  # soft raised to hard, then the cap
+        assert limit == connection_cap(max(hard, soft))  # soft raised to hard, then the cap
         assert (shed > 0) == (idle > limit)
     finally:
         for s in sockets:
