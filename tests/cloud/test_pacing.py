@@ -199,3 +199,77 @@ def test_cost_comes_from_the_decoded_batch():
     assert answer.startswith(b"HTTP/1.1 200")
     assert costs == [100]
     assert len(store.held(TENANT, TERMINAL)) == 100
+
+
+# ---------------------------------------------------------------------- state machine
+
+from hypothesis import settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule  # noqa: E402
+
+TERMINALS = ["A", "B", "C", "D"]
+
+
+class PacerMachine(RuleBasedStateMachine):
+    """Terminals ask at random moments, some at their Retry-After, some whenever. Always: a
+    terminal that comes back at its Retry-After (and in time) is admitted; no terminal holds
+    more than one slot; what is admitted never runs ahead of the budget by more than its burst
+    and one batch; a refusal never says less than 1 s or more than the cap."""
+
+    RATE, BURST, CAP = 50.0, 1.0, 60
+
+    def __init__(self):
+        super().__init__()
+        self.now = FakeTime()
+        self.start = self.now.t
+        self.pacer = Pacer(self.RATE, self.BURST, jitter_s=2.0, max_wait_s=self.CAP, clock=self.now)
+        self.told = {}  # terminal -> (when it was told to come back, when its slot lapses)
+        self.admitted_cost = 0
+
+    @rule(seconds=st.floats(0, 5))
+    def time_passes(self, seconds):
+        self.now.t += seconds
+        for name, (_due, expiry) in list(self.told.items()):
+            if self.now.t > expiry:  # not claimed in time: the slot is gone (documented)
+                del self.told[name]
+
+    @rule(name=st.sampled_from(TERMINALS), cost=st.integers(1, 100))
+    def ask(self, name, cost):
+        wait = self.pacer.wait(name, cost)
+        self._outcome(name, cost, wait)
+
+    @precondition(lambda self: self.told)
+    @rule(data=st.data())
+    def come_back_when_told(self, data):
+        name = data.draw(st.sampled_from(sorted(self.told)))
+        self.now.t = max(self.now.t, self.told[name][0])
+        cost = data.draw(st.integers(1, 100))
+        wait = self.pacer.wait(name, cost)
+        assert wait == 0, "came back at its Retry-After and was refused again"
+        self._outcome(name, cost, wait)
+
+    def _outcome(self, name, cost, wait):
+        if wait == 0:
+            self.admitted_cost += cost
+            self.told.pop(name, None)
+        else:
+            assert 1 <= wait <= self.CAP
+            if wait < self.CAP and name not in self.told:
+                expiry = self.now.t + wait * 1.1 + 30  # Retry-After + 10 % + 30 s
+                self.told[name] = (self.now.t + wait, expiry)
+            elif name in self.told:  # asked early: the same slot, no later one
+                assert self.now.t + wait == pytest.approx(self.told[name][0], abs=1.0)
+
+    @invariant()
+    def one_slot_per_terminal(self):
+        assert len(self.pacer._slots) <= len(TERMINALS)
+
+    @invariant()
+    def within_the_budget(self):
+        elapsed = self.now.t - self.start
+        most = self.RATE * (elapsed + self.BURST) + 100 * len(TERMINALS)
+        assert self.admitted_cost <= most
+
+
+TestPacerMachine = PacerMachine.TestCase
+TestPacerMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
