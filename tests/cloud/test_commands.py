@@ -131,3 +131,75 @@ def test_a_heartbeat_answer_carries_at_most_the_schemas_commands(stores):
     assert [c["id"] for c in first] == ids[:COMMANDS_MAX]
     results = [{"id": c, "status": "ok"} for c in ids[:COMMANDS_MAX]]
     assert [c["id"] for c in heartbeat(server, EPOCH + 300, results)] == ids[COMMANDS_MAX:]
+
+
+# ---------------------------------------------------------------------- state machine
+
+from hypothesis import settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule  # noqa: E402
+
+
+class DeliveryMachine(RuleBasedStateMachine):
+    """Commands queued; heartbeats whose answers arrive or are lost; results reported, some
+    twice with another status. Always: every command without a result is in the next answer
+    (the oldest 20), none with a result is, and the result kept is the first reported."""
+
+    def __init__(self):
+        super().__init__()
+        self.stores = Memory()  # the reference; SQLite runs the same rules below
+        self.server = Server(self.stores.store)
+        self.now = EPOCH
+        self.queued = []  # command IDs, oldest first
+        self.first = {}  # command ID -> first status reported
+        self.to_report = []
+
+    @rule()
+    def queue(self):
+        self.queued.append(self.stores.queue({"op": "upload_now"}))
+
+    @rule(lost=st.booleans(), repeat=st.booleans(), status=st.sampled_from(["ok", "failed"]))
+    def heartbeat(self, lost, repeat, status):
+        self.now += 300
+        results = [{"id": c, "status": status, "detail": ""} for c in self.to_report]
+        if repeat and self.first:  # an earlier result again, as a resent heartbeat would
+            again = sorted(self.first)[0]
+            results.append({"id": again, "status": "rejected", "detail": "again"})
+        sent = heartbeat(self.server, self.now, results)
+        for r in results:
+            self.first.setdefault(r["id"], r["status"])
+        self.to_report = []
+        waiting = [c for c in self.queued if c not in self.first]
+        assert [c["id"] for c in sent] == waiting[:20]
+        if not lost:
+            self.to_report = [c["id"] for c in sent]
+
+    @invariant()
+    def results_are_the_first_reported(self):
+        kept = {cid: status for cid, (status, _detail) in self.stores.results().items()}
+        assert kept == self.first
+
+
+class SqliteDeliveryMachine(DeliveryMachine):
+    def __init__(self):
+        import tempfile
+
+        RuleBasedStateMachine.__init__(self)
+        self._dir = tempfile.TemporaryDirectory()
+        store = SqlStore.open(self._dir.name + "/m.db")
+        store.add_tenant(TENANT, "Acme")
+        store.add_terminal(TENANT, TERMINAL, SECRET)
+        self.stores = Sql(store)
+        self.server = Server(store)
+        self.now = EPOCH
+        self.queued, self.first, self.to_report = [], {}, []
+
+    def teardown(self):
+        self.stores.store.close()
+        self._dir.cleanup()
+
+
+TestDelivery = DeliveryMachine.TestCase
+TestDelivery.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+TestSqliteDelivery = SqliteDeliveryMachine.TestCase
+TestSqliteDelivery.settings = settings(max_examples=15, stateful_step_count=25, deadline=None)
