@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import select
 import socket
+import time
 
 import pytest
 from cloud_support import CARD, TENANT
@@ -54,38 +55,6 @@ def test_a_request_dribbled_a_byte_at_a_time_is_cut_off_at_its_deadline(rx):
 # ---------------------------------------------------------------------- file descriptors
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve_with_limit(db, soft, hard):
-    """``dakoku cloud serve`` in a process started with RLIMIT_NOFILE (soft, hard)."""
-    import resource
-    import subprocess
-    import sys
-    import time
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dakoku.cli", "cloud", "--db", db, "serve", "--port", str(port),
-         "--log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=limit,
-    )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return proc, ("127.0.0.1", port)
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.05)
-
-
 def _enough_descriptors(n):
     """This process may open ``n`` files (its soft limit raised for the test if need be)."""
     import os
@@ -111,7 +80,7 @@ def _enough_descriptors(n):
 def test_idle_connections_beyond_the_descriptor_limit_leave_health_answering(
     tmp_path, soft, hard, idle
 ):
-    from cloud_support import send
+    from cloud_support import send, serving
 
     from simulator.cloud import loadgen
     from simulator.cloud.service import connection_cap
@@ -122,35 +91,29 @@ def test_idle_connections_beyond_the_descriptor_limit_leave_health_answering(
     store = SqlStore.open(db)
     loadgen.register(store, 1)
     store.close()
-    proc, address = _serve_with_limit(db, soft, hard)
-    sockets = []
-    try:
-        for _ in range(idle):  # connected, never a byte: idle
-            sockets.append(socket.create_connection(address, 5))
-        health = send(address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "GET", timeout=5)
-        assert health.status == 200
-        signer = loadgen.Signer(loadgen.terminal_id(0))
-        import time
+    import resource
 
-        body = loadgen.batch_body(1, 10, int(time.time()) - 60)
-        upload = send(address, signer.request(body, int(time.time())), timeout=5)
-        assert upload.status == 200
-        metrics = send(address, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "GET", timeout=5)
-        text = metrics.body.decode()
-        limit = next(
-            float(line.split()[1])
-            for line in text.splitlines()
-            if line.startswith("dakoku_connection_limit ")
-        )
-        shed = next(
-            float(line.split()[1])
-            for line in text.splitlines()
-            if line.startswith("dakoku_connections_shed ")
-        )
-        assert limit == connection_cap(max(hard, soft))  # soft raised to hard, then the cap
-        assert (shed > 0) == (idle > limit)
-    finally:
-        for s in sockets:
-            s.close()
-        proc.kill()
-        proc.wait(10)
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    sockets = []
+    with serving(db, limit) as (address, _proc):
+        try:
+            for _ in range(idle):  # connected, never a byte: idle
+                sockets.append(socket.create_connection(address, 5))
+            health = send(address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "GET", timeout=5)
+            assert health.status == 200
+            signer = loadgen.Signer(loadgen.terminal_id(0))
+            body = loadgen.batch_body(1, 10, int(time.time()) - 60)
+            upload = send(address, signer.request(body, int(time.time())), timeout=5)
+            assert upload.status == 200
+            text = send(address, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "GET").body
+            figures = dict(
+                line.split() for line in text.decode().splitlines() if not line.startswith("#")
+            )
+            limit_now = float(figures["dakoku_connection_limit"])
+            assert limit_now == connection_cap(max(hard, soft))  # soft raised to hard, then cap
+            assert (float(figures["dakoku_connections_shed"]) > 0) == (idle > limit_now)
+        finally:
+            for s in sockets:
+                s.close()

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 
 import pytest
-from cloud_support import CARD, EPOCH, TENANT, punch, request, send
+from cloud_support import CARD, EPOCH, TENANT, punch, request, send, serving
 
 from simulator.cloud import loadgen
 from simulator.cloud.service import RunningReceiver
@@ -69,36 +67,6 @@ def test_punches_are_counted_only_once_their_group_commit_succeeded(rx, monkeypa
 # ---------------------------------------------------------------------- the file under serve
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serving(db):
-    """``dakoku cloud serve`` on ``db`` in its own process (killed with SIGKILL at the end)."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dakoku.cli", "cloud", "--db", db, "serve", "--port", str(port),
-         "--log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.05)
-        yield ("127.0.0.1", port)
-    finally:
-        proc.kill()
-        proc.wait(10)
-
-
 def _upload(address, signer, first, count=50):
     body = loadgen.batch_body(first, count, int(time.time()) - 3600)
     return send(address, signer.request(body, int(time.time())))
@@ -116,7 +84,7 @@ def test_a_deleted_wal_stops_acknowledgements_and_keeps_what_was_acknowledged(tm
     name = loadgen.terminal_id(0)
     signer = loadgen.Signer(name)
     acked = set()
-    with serving(db) as address:
+    with serving(db) as (address, _proc):
         for first in range(1, 551, 50):
             answer = _upload(address, signer, first)
             assert answer.status == 200
