@@ -202,4 +202,4 @@ class SqliteDeliveryMachine(DeliveryMachine):
 TestDelivery = DeliveryMachine.TestCase
 TestDelivery.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
 TestSqliteDelivery = SqliteDeliveryMachine.TestCase
-TestSqliteDelivery.settings = settings(max_examples=15, stateful_step_count=25, deadline=None)
+TestSqliteDelivery.settings = settings(max_examples=8, stateful_step_count=25, deadline=None)

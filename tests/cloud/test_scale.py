@@ -77,9 +77,13 @@ def test_listings_beyond_sqlites_old_parameter_limit(tmp_path, capsys, monkeypat
     try:
         store.add_tenant(TENANT, "Acme")
         generate_employees(store, 3000)
-        for i in range(LIST_PAGE + 3):
-            store.add_terminal(TENANT, "T%04d" % i, b"k" * 16)
-            store.add_tenant("X%04d" % i)
+        with store.db.transaction() as tx:  # one commit, not a thousand
+            n = range(LIST_PAGE + 3)
+            tx.many(
+                "INSERT INTO terminals (tenant, id, secret) VALUES (?, ?, ?)",
+                [(TENANT, "T%04d" % i, b"k" * 16) for i in n],
+            )
+            tx.many("INSERT INTO tenants (code) VALUES (?)", [("X%04d" % i,) for i in n])
     finally:
         store.close()
     lines = listed(url, capsys)
