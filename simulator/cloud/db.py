@@ -208,6 +208,7 @@ class SqliteDb:
                 raise RuntimeError(f"SQLite refused WAL mode (journal_mode={mode})")
         c.execute("PRAGMA synchronous=FULL")
         self.lost = ""  # why the files open are no longer those at the path ("": they are)
+        self.lost_short = ""  # the same without the path (for /healthz, unauthenticated)
         self._files: list[tuple[str, tuple[int, int] | None]] = []
         with self.transaction() as tx:
             for statement in SCHEMA:
@@ -224,6 +225,7 @@ class SqliteDb:
             if now == identity:
                 continue
             what = "deleted" if now is None else "replaced"
+            self.lost_short = "the database%s file was %s" % (self.SUFFIXES[i], what)
             self.lost = (
                 f"{name} was {what} while the receiver had it open: nothing is acknowledged "
                 "any more; restart the receiver on the database at the path"
@@ -319,7 +321,7 @@ class PostgresDb:
     threads (and several receiver processes) run transactions side by side."""
 
     engine = "postgres"
-    lost = ""  # see SqliteDb: a server's files are not ours to watch
+    lost = lost_short = ""  # see SqliteDb: a server's files are not ours to watch
 
     def check(self) -> None:
         pass

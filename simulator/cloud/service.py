@@ -389,10 +389,7 @@ class Receiver:
         if not self._lost_logged:
             self._lost_logged = True
             log.error("database lost", extra={"fields": {"error": self.store.db.lost}})
-        answer = Answer(
-            503,
-            {"code": SERVER_ERROR, "message": "storage unavailable: not acknowledging"[:200]},
-        )
+        answer = Answer(503, {"code": SERVER_ERROR, "message": "storage unavailable"})
         answer.headers.append(("Retry-After", "60"))
         return answer
 
@@ -404,10 +401,12 @@ class Receiver:
             current, _ = self.store.maintenance(self.clock())
         except StorageLost:
             self._storage_lost()  # logs it once
-            return Answer(503, {"status": "failing", "db": "replaced", "error": self.store.db.lost})
-        except Exception as e:
+            error = self.store.db.lost_short + ": restart the receiver (see its log)"
+            return Answer(503, {"status": "failing", "db": "replaced", "error": error})
+        except Exception as e:  # the log has the whole error; the answer (no token) its kind
             log.warning("health check failed", extra={"fields": {"error": repr(e)}})
-            return Answer(503, {"status": "failing", "db": "cannot commit", "error": repr(e)[:200]})
+            error = type(e).__name__
+            return Answer(503, {"status": "failing", "db": "cannot commit", "error": error})
         return Answer(
             200,
             {

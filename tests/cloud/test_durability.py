@@ -96,7 +96,7 @@ def test_a_deleted_wal_stops_acknowledgements_and_keeps_what_was_acknowledged(tm
             assert answer.header("retry-after")
         health = send(address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
         assert (health.status, health.json()["status"]) == (503, "failing")
-        assert "-wal was deleted" in health.json()["error"]
+        assert "the database-wal file was deleted" in health.json()["error"]
     # killed (SIGKILL) on leaving the block
     assert len(acked) == 550
     store = SqlStore.open(db)
@@ -117,7 +117,7 @@ def test_a_database_file_replaced_under_serve_is_noticed(rx, tmp_path):
     answer = post_punches(rx, 2)
     assert answer.status == 503 and answer.json()["code"] == 9
     answer = health(rx)
-    assert answer.status == 503 and "was replaced" in answer.json()["error"]
+    assert answer.status == 503 and "the database file was replaced" in answer.json()["error"]
     assert post_punches(rx, 3).status == 503  # and stays so until a restart
 
 
