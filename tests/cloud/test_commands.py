@@ -11,6 +11,9 @@ import json
 
 import pytest
 from cloud_support import EPOCH, SECRET, TENANT, TERMINAL, request
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from protocol.memstore import MemoryStore
 from protocol.server import COMMANDS_MAX, Server
@@ -134,10 +137,6 @@ def test_a_heartbeat_answer_carries_at_most_the_schemas_commands(stores):
 
 
 # ---------------------------------------------------------------------- state machine
-
-from hypothesis import settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule  # noqa: E402
 
 
 class DeliveryMachine(RuleBasedStateMachine):

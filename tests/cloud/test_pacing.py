@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from simulator.cloud.pacing import Pacer
 
@@ -203,9 +206,6 @@ def test_cost_comes_from_the_decoded_batch():
 
 # ---------------------------------------------------------------------- state machine
 
-from hypothesis import settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule  # noqa: E402
 
 TERMINALS = ["A", "B", "C", "D"]
 
