@@ -5,7 +5,7 @@ memory, and the protocol benchmark measures the server with it. The reference re
 same data in SQLite or PostgreSQL.
 """
 
-from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, UNKNOWN_EMPLOYEE, ProtocolError
+from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, MALFORMED, UNKNOWN_EMPLOYEE, ProtocolError
 
 
 class MemoryStore:
@@ -25,7 +25,9 @@ class MemoryStore:
         self.config = {}  # (tenant, id) -> {"version", "values"}
         self.min_offline_fw = ""
         self.pending = {}  # (tenant, id) -> [command]
-        self.results = []  # (tenant, id, result)
+        self.results = []  # (tenant, id, result): the first result of each command ID
+        self.done = {}  # (tenant, id) -> {command IDs with a result}
+        self.sent = {}  # (tenant, id) -> {command IDs sent at least once}
         self.states = {}  # (tenant, id) -> (kind, info, now)
         self.logs = {}  # (tenant, id) -> {n: event}
         self.throttle_s = 0
@@ -163,18 +165,50 @@ class MemoryStore:
         }
 
     def record_state(self, tenant, terminal_id, kind, info, now):
-        self.states[(tenant, terminal_id)] = (kind, info, now)
+        key = (tenant, terminal_id)
+        before = self.states.get(key)
+        if kind == "hello" and before is not None:
+            old_boot = (before[1].get("clock") or {}).get("boot")
+            new_boot = (info.get("clock") or {}).get("boot")
+            if old_boot is not None and old_boot != new_boot:
+                # A reboot's result is lost with the reboot: the new boot's hello is its result.
+                for cmd in list(self.pending.get(key, [])):
+                    if cmd["op"] == "reboot" and cmd["id"] in self.sent.get(key, ()):
+                        detail = "restarted (boot %s, then %s)" % (old_boot, new_boot)
+                        self._result(key, {"id": cmd["id"], "status": "ok", "detail": detail})
+        self.states[key] = (kind, info, now)
 
-    def commands(self, tenant, terminal_id, results, now):
+    def _result(self, key, result):
+        """The first result of a command ID counts; the command is then no longer sent."""
+        done = self.done.setdefault(key, set())
+        if result["id"] in done:
+            return
+        done.add(result["id"])
+        self.results.append((key[0], key[1], result))
+        queue = self.pending.get(key, [])
+        self.pending[key] = [cmd for cmd in queue if cmd["id"] != result["id"]]
+
+    def commands(self, tenant, terminal_id, results, now, limit=20):
+        key = (tenant, terminal_id)
         for result in results:
-            self.results.append((tenant, terminal_id, result))
-        queue = self.pending.get((tenant, terminal_id), [])
-        self.pending[(tenant, terminal_id)] = []
-        return queue
+            self._result(key, result)
+        # Sent in every answer until its result arrives (PRT-CMD-2): a lost answer loses nothing.
+        out = []
+        sent = self.sent.setdefault(key, set())
+        for cmd in self.pending.get(key, [])[:limit]:
+            sent.add(cmd["id"])
+            out.append(dict(cmd))
+        return out
 
     def roster(self, tenant, since, after, limit):
         version = self.roster_version.get(tenant, 0)
         full = since == 0 or since > version
+        if not full:
+            removed = 0
+            for key in self.deleted:
+                if key[0] == tenant and self.deleted[key] > since:
+                    removed += 1
+            full = removed > 1000  # more than a page can say (server.ROSTER_PAGE_MAX)
         changed = []
         for key in self.employees:
             if key[0] == tenant and (full or self.employee_versions[key] > since):
@@ -211,6 +245,9 @@ class MemoryStore:
         if owner is not None and owner != code:
             raise ProtocolError(CREDENTIAL_TAKEN, "credential belongs to another employee", "cred")
         if owner is None:
+            held = employee["cards"] if method == 1 else employee["fingers"]
+            if len(held) >= (8 if method == 1 else 10):  # openapi.json Employee
+                raise ProtocolError(MALFORMED, "no more credentials fit the roster record", "cred")
             version = self.roster_version.get(tenant, 0) + 1
             self.roster_version[tenant] = version
             if method == 1:

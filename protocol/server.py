@@ -13,7 +13,7 @@ The store (``protocol.memstore.MemoryStore`` is the in-memory reference) provide
     use_nonce(tenant, terminal_id, nonce, now, keep_s) -> False if already used in keep_s
     maintenance(now) -> (current window or None, [announced windows])
     throttle(tenant, terminal_id, now, cost) -> seconds to wait (429) or 0; cost is the
-        number of punches a request carries (0 for other requests), counted before decoding
+        number of punches a request carries (its decoded batch; 0 for other requests)
     known_credentials(tenant, [(method, credential)]) -> the set of those pairs that identify
         an employee of the tenant (one call per batch: a database answers it in one query)
     clock_context(tenant, terminal_id, seq) -> {"high": the latest trusted punch time held up
@@ -26,8 +26,12 @@ The store (``protocol.memstore.MemoryStore`` is the in-memory reference) provide
     terminal_settings(tenant, terminal_id) -> {"config": {"version", "values"} or None,
         "roster": int, "min_offline_fw": str}
     record_state(tenant, terminal_id, kind, info, now)
-    commands(tenant, terminal_id, results, now) -> [command, …] (results of earlier ones in)
-    roster(tenant, since, after, limit) -> {"version", "full", "upsert", "delete", "next"}
+    commands(tenant, terminal_id, results, now) -> [command, …]: the results are recorded
+        (the first result of a command ID counts), then the commands still without a result,
+        oldest first, at most COMMANDS_MAX: sent again until their result arrives (PRT-CMD-2)
+    roster(tenant, since, after, limit) -> {"version", "full", "upsert", "delete", "next"};
+        more than ROSTER_PAGE_MAX removals since ``since``: a full roster instead (they do not
+        fit a page, and a full roster says them all)
     store_log(tenant, terminal_id, events, now) -> highest event number held
     enrol(tenant, code, method, credential, now) -> {"code", "name", "roster"}: the credential
         is the employee's now (already so: no change); ProtocolError UNKNOWN_EMPLOYEE or
@@ -64,6 +68,9 @@ from protocol.codes import (
 from protocol.http import HttpError, RequestParser, encode_response
 
 _FLAG_UNKNOWN_CREDENTIAL = const(0x02)  # firmware.punch.FLAG_UNKNOWN_CREDENTIAL
+COMMANDS_MAX = const(20)  # commands in one heartbeat answer (openapi.json HeartbeatReply)
+WINDOWS_MAX = const(20)  # announced maintenance windows in one answer (Maintenance.windows)
+ROSTER_PAGE_MAX = const(1000)  # employees, and removals, in one roster page (RosterReply)
 
 ROUTES = {
     "/v1/hello": "POST",
@@ -231,7 +238,16 @@ class Server:
         current, windows = store.maintenance(now)
         if current is not None:
             return self._maintenance(current, terminal_id, now), secret, nonce
-        cost = msg.body.count(b'"seq"') if path == "/v1/punches" else 0
+        punches = None
+        cost = 0
+        if path == "/v1/punches":
+            # Paced by the punches it really carries (counting "seq" in the raw body missed
+            # escaped keys such as "\u0073eq": a 100-punch batch went free).
+            try:
+                punches = messages.decode_batch(msg.body, self.settings.batch)
+            except ProtocolError as e:
+                return _error(e.code, e.message, e.field), secret, nonce
+            cost = len(punches)
         wait = store.throttle(tenant, terminal_id, now, cost)
         if wait:
             answer = _error(RATE_LIMITED, retry_after=wait)
@@ -239,7 +255,7 @@ class Server:
             return answer, secret, nonce
         try:
             if path == "/v1/punches":
-                answer = self._punches(tenant, terminal_id, msg.body, now)
+                answer = self._punches(tenant, terminal_id, punches, now)
             elif path == "/v1/hello":
                 answer = self._hello(tenant, terminal_id, msg.body, now, windows)
             elif path == "/v1/heartbeat":
@@ -266,7 +282,7 @@ class Server:
         wait += offset
         answer = _error(
             MAINTENANCE,
-            window.get("notice") or TEXT[MAINTENANCE],
+            (window.get("notice") or TEXT[MAINTENANCE])[: messages.MAX_TEXT],
             end=window["end"],
             retry_after=wait,
         )
@@ -275,8 +291,7 @@ class Server:
 
     # ---------------------------------------------------------------------------- routes
 
-    def _punches(self, tenant, terminal_id, body, now):
-        punches = messages.decode_batch(body, self.settings.batch)
+    def _punches(self, tenant, terminal_id, punches, now):
         rows = []
         store = self.store
         future = now + self.settings.future_skew_s
@@ -329,9 +344,12 @@ class Server:
         )
 
     def _window_list(self, windows):
+        """The soonest WINDOWS_MAX windows, notices cut to the schema's 200 characters (a
+        terminal refuses an answer beyond either, so one window too many would cut off all)."""
         out = []
-        for w in windows:
-            out.append({"start": w["start"], "end": w["end"], "notice": w.get("notice", "")})
+        for w in sorted(windows, key=_window_start)[:WINDOWS_MAX]:
+            notice = (w.get("notice") or "")[: messages.MAX_TEXT]
+            out.append({"start": w["start"], "end": w["end"], "notice": notice})
         return out
 
     def _hello(self, tenant, terminal_id, body, now, windows):
@@ -358,7 +376,10 @@ class Server:
         info = messages.decode_heartbeat(body)
         store = self.store
         store.record_state(tenant, terminal_id, "heartbeat", info, now)
-        commands = store.commands(tenant, terminal_id, info["results"], now)
+        commands = store.commands(tenant, terminal_id, info["results"], now)[:COMMANDS_MAX]
+        for command in commands:
+            if command["op"] == "set_time":
+                command["time"] = now  # the time of this answer, not of the queueing
         current = store.terminal_settings(tenant, terminal_id)
         return Answer(
             200,
@@ -379,7 +400,7 @@ class Server:
         after = params.get("after")
         if after is not None and len(after) > 32:
             raise ProtocolError(MALFORMED, "after: longer than 32 characters", "after")
-        limit = self.settings.roster_page
+        limit = min(self.settings.roster_page, ROSTER_PAGE_MAX)
         asked = params.get("limit")
         if asked is not None:
             if not asked.isdigit() or not 1 <= int(asked) <= 1000:
@@ -408,6 +429,10 @@ def trusted_time(punch, code):
     if punch.clock_synced and code in (ACCEPTED, NOT_REGISTERED):
         return punch.time
     return None
+
+
+def _window_start(window):
+    return window["start"]
 
 
 def _spread(name, span):

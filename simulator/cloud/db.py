@@ -251,11 +251,31 @@ class Tx:
         return None if row is None else tuple(row)
 
 
+class StorageLost(Exception):
+    """The database file open is no longer the one at its path (replaced, or its ``-wal`` or
+    ``-shm`` deleted): commits would go to a file nobody will read again. Nothing more may be
+    acknowledged until the receiver is restarted on the file at the path."""
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 class SqliteDb:
     """One SQLite file (or ``:memory:``), WAL, durable commits; safe to share between threads
-    (one transaction at a time: SQLite has one writer anyway)."""
+    (one transaction at a time: SQLite has one writer anyway).
+
+    SQLite goes on writing to a file that was unlinked or renamed away while it is open. So the
+    identity (device, inode) of the database, its ``-wal`` and its ``-shm`` is taken at open and
+    compared before every transaction and after every commit: a difference raises
+    :class:`StorageLost`, and ``lost`` says why from then on."""
 
     engine = "sqlite"
+    SUFFIXES = ("", "-wal", "-shm")
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -272,10 +292,39 @@ class SqliteDb:
             if mode.lower() != "wal":
                 raise RuntimeError(f"SQLite refused WAL mode (journal_mode={mode})")
         c.execute("PRAGMA synchronous=FULL")
+        self.lost = ""  # why the files open are no longer those at the path ("": they are)
+        self.lost_short = ""  # the same without the path (for /healthz, unauthenticated)
+        self._files: list[tuple[str, tuple[int, int] | None]] = []
         with self.transaction() as tx:
             for statement in SCHEMA:
                 tx.execute(statement.format(blob="BLOB", serial="INTEGER PRIMARY KEY"))
             _add_columns(tx, lambda table: [r[1] for r in tx.rows(f"PRAGMA table_info({table})")])
+        if path != ":memory:" and not path.startswith("file:"):
+            self._files = [(path + x, _identity(path + x)) for x in self.SUFFIXES]
+
+    def check(self) -> None:
+        """Raise :class:`StorageLost` if the files open are not those at the path any more."""
+        if self.lost:
+            raise StorageLost(self.lost)
+        for i, (name, identity) in enumerate(self._files):
+            now = _identity(name)
+            if now == identity:
+                continue
+            what = "deleted" if now is None else "replaced"
+            self.lost_short = "the database%s file was %s" % (self.SUFFIXES[i], what)
+            self.lost = (
+                f"{name} was {what} while the receiver had it open: nothing is acknowledged "
+                "any more; restart the receiver on the database at the path"
+            )
+            if i and _identity(self.path) == self._files[0][1]:
+                # Only -wal or -shm: the database file is still ours. Copy what the open
+                # (unlinked) WAL holds into it, so that what was acknowledged stays on disk.
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(FULL)")
+                    self.lost += " (what was acknowledged is checkpointed into the database)"
+                except sqlite3.Error as e:
+                    self.lost += f" (checkpoint failed: {e})"
+            raise StorageLost(self.lost)
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[Tx]:
@@ -299,6 +348,7 @@ class SqliteDb:
                     raise
                 cursor.execute("RELEASE " + name)
                 return
+            self.check()
             if not durable:
                 cursor.execute("PRAGMA synchronous=NORMAL")
             try:
@@ -309,6 +359,7 @@ class SqliteDb:
                     cursor.execute("ROLLBACK")
                     raise
                 cursor.execute("COMMIT")
+                self.check()  # committed to the files at the path, not to unlinked ones
             finally:
                 if not durable:
                     cursor.execute("PRAGMA synchronous=FULL")
@@ -319,6 +370,7 @@ class SqliteDb:
         each of which stays all-or-nothing (a savepoint). Answer those requests only after this
         has returned: then they are all on disk. An exception rolls all of them back."""
         with self._lock:
+            self.check()
             cursor = self._conn.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             self._grouped = True
@@ -335,6 +387,7 @@ class SqliteDb:
                 if self._conn.in_transaction:
                     cursor.execute("ROLLBACK")
                 raise
+            self.check()
 
     @contextmanager
     def reader(self) -> Iterator[Tx]:
@@ -358,6 +411,7 @@ class SqliteDb:
 
     def close(self) -> None:
         with self._lock:
+            self._files = []  # the last connection's close removes -wal and -shm itself
             self._conn.close()
 
 
@@ -366,6 +420,10 @@ class PostgresDb:
     threads (and several receiver processes) run transactions side by side."""
 
     engine = "postgres"
+    lost = lost_short = ""  # see SqliteDb: a server's files are not ours to watch
+
+    def check(self) -> None:
+        pass
 
     def __init__(self, dsn: str) -> None:
         import psycopg  # optional dependency: only a PostgreSQL deployment needs it

@@ -55,6 +55,29 @@ def register(store, terminals: int, employees: int = 100) -> None:
     )
 
 
+def generate_employees(store, tenant: str, n: int) -> None:
+    """``n`` employees E000001… (no cards) in ``tenant``, in one statement: the registry of a
+    big company for listing tests and ``dakoku bench registry`` (an import is not measured)."""
+    if store.db.engine == "postgres":
+        sql = (
+            "INSERT INTO employees (tenant, code, name, version) SELECT ?, "
+            "'E' || lpad(x::text, 6, '0'), 'Employee ' || x, 1 FROM generate_series(1, ?) x"
+        )
+        args: tuple = (tenant, n)
+    else:
+        sql = (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+            "INSERT INTO employees (tenant, code, name, version) "
+            "SELECT ?, printf('E%06d', x), 'Employee ' || x, 1 FROM c"
+        )
+        args = (n, tenant)
+    with store.db.transaction() as tx:
+        tx.execute(sql, args)
+        tx.execute(
+            "UPDATE tenants SET roster_version = roster_version + 1 WHERE code = ?", (tenant,)
+        )
+
+
 def batch_body(first_seq: int, count: int, t0: int, employees: int = 100) -> bytes:
     punches = []
     for seq in range(first_seq, first_seq + count):

@@ -9,7 +9,8 @@ reading other connections while a transaction commits.
 
 Besides the protocol's ``/v1/…`` paths:
 
-- ``GET /healthz``: 200 ``{"status": "ok", …}`` when the database answers, else 503;
+- ``GET /healthz``: 200 ``{"status": "ok", …}`` when a durable write to the database commits,
+  else 503;
 - ``GET /metrics``: Prometheus text (requests by route and status, rejects by code, punches
   ingested, duplicates, flagged by code, ingest rate, request latency histogram);
 - ``GET /admin/v1/tenants/<code>/punches.csv``, ``…/flagged``, ``…/terminals``: read-only
@@ -30,6 +31,7 @@ import concurrent.futures
 import hmac
 import json
 import logging
+import socket
 import ssl as _ssl
 import threading
 import time
@@ -49,7 +51,7 @@ from protocol.codes import (
 from protocol.http import HttpError, Message, RequestParser, encode_response
 from protocol.server import Answer, Server, Settings, _error
 from simulator.cloud import csvio
-from simulator.cloud.db import redact
+from simulator.cloud.db import StorageLost, redact
 from simulator.cloud.metrics import Metrics
 from simulator.cloud.store import RegistryError, SqlStore
 from simulator.cloud.textsafe import printable
@@ -60,7 +62,40 @@ READ_CHUNK = 65536
 GROUP_MAX = 32  # protocol requests committed together on SQLite (one sync for all)
 IDLE_TIMEOUT_S = 30.0  # a kept-alive connection with no new request is closed after this
 REQUEST_TIMEOUT_S = 15.0  # a request must arrive whole within this (slow-loris guard)
-MAX_CONNECTIONS = 10000
+MAX_CONNECTIONS = 10000  # at most; fewer if the file-descriptor limit is lower
+LISTEN_BACKLOG = 4096  # the kernel's queue of connections not yet accepted (a fleet at once)
+FD_RESERVE = 64  # descriptors kept for the database, the log, worker connections
+HEALTH_HEADROOM = 16  # connections beyond the cap that may still ask /healthz or /metrics
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    """Raise this process's soft limit of open files to its hard limit (a shell's soft 1,024
+    is far below MAX_CONNECTIONS); returns (soft, hard) as they are now."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft, hard
+
+
+def accept_batch(soft_limit: int) -> int:
+    """Connections asyncio accepts per loop turn: up to the kernel's queue (a fleet arriving
+    at once is taken in one turn), an eighth of the descriptors when they are few."""
+    return max(8, min(LISTEN_BACKLOG, (soft_limit - FD_RESERVE - HEALTH_HEADROOM) // 8))
+
+
+def connection_cap(soft_limit: int) -> int:
+    """Connections kept open at most with ``soft_limit`` descriptors: below it by what two loop
+    turns may accept before idle ones are shed (a shed one is freed a turn later), the reserve
+    and the health headroom — so accept() never runs out."""
+    room = soft_limit - 2 * accept_batch(soft_limit) - FD_RESERVE - HEALTH_HEADROOM
+    return max(8, min(MAX_CONNECTIONS, room))
 
 
 class JsonFormatter(logging.Formatter):
@@ -135,18 +170,36 @@ class Receiver:
         self._draining = False
         self._drainer: asyncio.Task | None = None
         self.groups = 0  # group commits made (tests and metrics)
+        self._lost_logged = False
         self._server: asyncio.base_events.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self._idle: dict[asyncio.StreamWriter, None] = {}  # waiting for a request, oldest first
+        self.max_connections = MAX_CONNECTIONS  # set from the descriptor limit at start
+        self.shed_connections = 0  # idle connections closed to make room
+        self.refused_connections = 0  # closed at once: full of busy ones
         self.address: tuple[str, int] = ("", 0)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        soft, hard = raise_fd_limit()
+        self.max_connections = connection_cap(soft)
+        # Our own listening socket: asyncio accepts accept_batch() per turn (its backlog
+        # argument), the kernel queues LISTEN_BACKLOG (set again after asyncio's listen()).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
+        tls: dict[str, Any] = {}
+        if self.ssl_context is not None:  # a handshake that stalls holds a descriptor
+            tls = {"ssl": self.ssl_context, "ssl_handshake_timeout": 10.0}
         self._server = await asyncio.start_server(
-            self._connection, host, port, ssl=self.ssl_context, limit=READ_CHUNK, backlog=4096
+            self._connection, sock=listener, limit=READ_CHUNK, backlog=accept_batch(soft), **tls
         )
-        sock = self._server.sockets[0]
-        self.address = sock.getsockname()[:2]
+        listener.listen(LISTEN_BACKLOG)
+        self.address = listener.getsockname()[:2]
+        log.info(
+            "file descriptors",
+            extra={"fields": {"soft": soft, "hard": hard, "connections": self.max_connections}},
+        )
         log.info(
             "listening",
             extra={
@@ -173,9 +226,15 @@ class Receiver:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         m = self.metrics
         m.connections += 1
-        if len(self._open) >= MAX_CONNECTIONS:
-            writer.close()
+        loop = asyncio.get_running_loop()
+        if len(self._open) >= self.max_connections:
+            self._shed_idle()
+        if len(self._open) >= self.max_connections + HEALTH_HEADROOM:
+            self.refused_connections += 1
+            writer.transport.abort()
             return
+        # Full of busy connections: this one may ask for health or metrics, nothing else.
+        over = len(self._open) >= self.max_connections
         self._open.add(writer)
         m.open_connections = len(self._open)
         trailing = b""
@@ -183,7 +242,12 @@ class Receiver:
             while True:
                 parser = RequestParser(max_body=self.settings.body)
                 msg = parser.feed(trailing) if trailing else None
+                if not trailing:
+                    self._idle[writer] = None  # waiting for a request: may be shed (oldest first)
                 continued = False
+                # One deadline for the whole request from its first byte (a client sending a
+                # byte every few seconds does not restart it: slow-loris).
+                deadline = loop.time() + self.request_timeout_s if trailing else None
                 try:
                     while msg is None:
                         if not continued and _expects_continue(parser.message):
@@ -191,8 +255,16 @@ class Receiver:
                             # before sending the body.
                             continued = True
                             await self._write(writer, b"HTTP/1.1 100 Continue\r\n\r\n")
-                        timeout = self.request_timeout_s if parser.received else self.idle_timeout_s
+                        if deadline is None and parser.received:
+                            deadline = loop.time() + self.request_timeout_s
+                        if deadline is None:
+                            timeout = self.idle_timeout_s
+                        else:
+                            timeout = deadline - loop.time()
+                            if timeout <= 0:
+                                raise TimeoutError
                         data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
+                        self._idle.pop(writer, None)
                         if not data:
                             if not parser.received:
                                 return  # closed between requests: normal
@@ -213,8 +285,13 @@ class Receiver:
                     return
                 trailing = parser.trailing
                 started = time.perf_counter()
-                keep = _keep_alive(msg)
-                data_out, answer, route = await self._dispatch(msg)
+                keep = _keep_alive(msg) and not over
+                if over and msg.target.split("?", 1)[0] not in ("/healthz", "/metrics"):
+                    answer = Answer(503, {"code": SERVER_ERROR, "message": "too many connections"})
+                    answer.headers.append(("Retry-After", "5"))
+                    data_out, route = self.server.encode(answer), "busy"
+                else:
+                    data_out, answer, route = await self._dispatch(msg)
                 if not keep:
                     data_out = _with_close(data_out)
                 await self._write(writer, data_out)
@@ -225,11 +302,22 @@ class Receiver:
             return
         finally:
             self._open.discard(writer)
+            self._idle.pop(writer, None)
             m.open_connections = len(self._open)
             try:
                 writer.close()
             except Exception:
                 pass
+
+    def _shed_idle(self) -> None:
+        """Close the connection idle the longest (waiting for a request), to make room."""
+        if not self._idle:
+            return
+        victim = next(iter(self._idle))  # dicts keep insertion order: the oldest idle
+        del self._idle[victim]
+        self._open.discard(victim)
+        self.shed_connections += 1
+        victim.transport.abort()
 
     async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         writer.write(data)
@@ -270,9 +358,12 @@ class Receiver:
             return self._metrics(msg)
         if path.startswith("/admin/"):
             return await loop.run_in_executor(self.executor, self._admin, msg, path)
+        route = path if path in _ROUTE_NAMES else "other"
+        if self.store.db.lost:  # the database file was replaced: acknowledge nothing
+            answer = self._storage_lost()
+            return self.server.encode(answer), answer, route
         pacer = self.store.pacer
         arrived = pacer.clock() if pacer is not None else None
-        route = path if path in _ROUTE_NAMES else "other"
         if not self.group_commit:
             answer = await loop.run_in_executor(self.executor, self._protocol, msg, arrived)
             return answer[0], answer[1], route
@@ -296,8 +387,11 @@ class Receiver:
                 try:
                     answers = await loop.run_in_executor(self.executor, self._protocol_group, jobs)
                 except Exception as e:
-                    log.error("group commit failed", extra={"fields": {"error": repr(e)}})
-                    failed = _error(SERVER_ERROR, "server error: %s" % type(e).__name__)
+                    if isinstance(e, StorageLost):
+                        failed = self._storage_lost()
+                    else:
+                        log.error("group commit failed", extra={"fields": {"error": repr(e)}})
+                        failed = _error(SERVER_ERROR, "server error: %s" % type(e).__name__)
                     answers = [(self.server.encode(failed), failed)] * len(group)
                 for (_, _, future), answer in zip(group, answers, strict=True):
                     if not future.done():
@@ -306,7 +400,7 @@ class Receiver:
             self._draining = False
 
     def _protocol_group(self, jobs: list) -> list[tuple[bytes, Answer]]:
-        with self.store.db.group():
+        with self.store.group():
             answers = [self._protocol(msg, arrived) for msg, arrived in jobs]
         self.groups += 1
         return answers
@@ -314,17 +408,33 @@ class Receiver:
     def _protocol(self, msg: Message, arrived: float | None) -> tuple[bytes, Answer]:
         self.store.request_arrived(arrived)
         answer = self.server.respond(msg, self.clock())
+        if self.store.db.lost:  # noticed during this request: whatever it did is not kept
+            answer = self._storage_lost()
         return self.server.encode(answer), answer
+
+    def _storage_lost(self) -> Answer:
+        """503 while the database open is not the file at its path (replaced or cut away)."""
+        if not self._lost_logged:
+            self._lost_logged = True
+            log.error("database lost", extra={"fields": {"error": self.store.db.lost}})
+        answer = Answer(503, {"code": SERVER_ERROR, "message": "storage unavailable"})
+        answer.headers.append(("Retry-After", "60"))
+        return answer
 
     def _health(self, msg: Message) -> Answer:
         if msg.method != "GET":
             return _error(METHOD_NOT_ALLOWED, "use GET for /healthz")
         try:
-            self.store.ping()
+            self.store.probe(self.clock())  # a durable write: reads pass on a full disk
             current, _ = self.store.maintenance(self.clock())
-        except Exception as e:
+        except StorageLost:
+            self._storage_lost()  # logs it once
+            error = self.store.db.lost_short + ": restart the receiver (see its log)"
+            return Answer(503, {"status": "failing", "db": "replaced", "error": error})
+        except Exception as e:  # the log has the whole error; the answer (no token) its kind
             log.warning("health check failed", extra={"fields": {"error": repr(e)}})
-            return Answer(503, {"status": "failing", "db": "unreachable"})
+            error = type(e).__name__
+            return Answer(503, {"status": "failing", "db": "cannot commit", "error": error})
         return Answer(
             200,
             {
@@ -339,6 +449,9 @@ class Receiver:
         answer = Answer(200, {})
         pacer = self.store.pacer
         extra = {}
+        extra["dakoku_connection_limit"] = float(self.max_connections)
+        extra["dakoku_connections_shed"] = float(self.shed_connections)
+        extra["dakoku_connections_refused"] = float(self.refused_connections)
         if pacer is not None:
             extra["dakoku_pacer_refused_total"] = float(pacer.refused)
             extra["dakoku_pacer_max_retry_after_seconds"] = float(pacer.max_wait_given)

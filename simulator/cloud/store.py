@@ -27,11 +27,13 @@ import secrets
 import threading
 import time as _time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from typing import Any
 
 from firmware.punch import METHOD_CARD_AND_FINGER, METHOD_FELICA, METHOD_FINGER, Punch
-from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, UNKNOWN_EMPLOYEE, ProtocolError
-from protocol.server import trusted_time
+from protocol.codes import CONFLICT, CREDENTIAL_TAKEN, MALFORMED, UNKNOWN_EMPLOYEE, ProtocolError
+from protocol.messages import MAX_TEXT, MAX_TIME
+from protocol.server import COMMANDS_MAX, ROSTER_PAGE_MAX, trusted_time
 from simulator.cloud.db import PostgresDb, SqliteDb, open_db
 
 # Windows announced in hello and heartbeat answers: those starting within this many seconds
@@ -39,7 +41,11 @@ from simulator.cloud.db import PostgresDb, SqliteDb, open_db
 ANNOUNCE_S = 31 * 86400
 NONCE_PURGE_EVERY = 2000  # uses between purges of nonces older than the replay window
 CODE_MAX = 32
+LIST_PAGE = 500  # rows per query of a registry listing (under SQLite's oldest limit of 999
+# parameters with the tenant added: a page's credentials are looked up by its codes)
 NAME_MAX = 64
+CARDS_MAX = 8  # openapi.json Employee.cards
+FINGERS_MAX = 10  # Employee.fingers
 
 
 class RegistryError(Exception):
@@ -47,6 +53,10 @@ class RegistryError(Exception):
 
 
 KEY_FILE_DEFAULT = object()  # SqlStore.open: the key file from the environment or beside SQLite
+
+
+class TooMany(RegistryError):
+    """One more card or finger than an employee's roster record may carry (openapi.json)."""
 
 
 def _method_key(method: int) -> int:
@@ -70,6 +80,24 @@ class SqlStore:
         self._local = threading.local()
         self._maint_cache: tuple[float, list[tuple]] | None = None
         self.maintenance_cache_s = 1.0  # another process (the CLI) may change windows
+        self._grouped = False  # inside group(): batches are counted after its commit
+        self._uncounted: list = []
+
+    @contextmanager
+    def group(self):
+        """The database's group commit (:meth:`SqliteDb.group`), with the metrics told of the
+        group's batches only once its commit has succeeded (a failed one counts nothing)."""
+        self._grouped = True
+        self._uncounted = []
+        try:
+            with self.db.group():
+                yield
+        finally:
+            self._grouped = False
+            outcomes, self._uncounted = self._uncounted, []
+        if self.metrics is not None:
+            for out in outcomes:
+                self.metrics.stored(out)
 
     @classmethod
     def open(cls, url: str, clock=None, key_file: Any = KEY_FILE_DEFAULT) -> SqlStore:
@@ -279,7 +307,10 @@ class SqlStore:
                 conflicts,
             )
         if self.metrics is not None:
-            self.metrics.stored(out)  # after the commit: counts only what is durable
+            if self._grouped:
+                self._uncounted.append(out)  # counted when the group has committed
+            else:
+                self.metrics.stored(out)  # after the commit: counts only what is durable
         return out
 
     def clock_context(self, tenant, terminal_id, seq):
@@ -334,6 +365,25 @@ class SqlStore:
     def record_state(self, tenant, terminal_id, kind, info, now):
         clock = info.get("clock") or {}
         with self.db.transaction() as tx:
+            if kind == "hello":
+                before = tx.one(
+                    "SELECT last_state FROM terminals WHERE tenant = ? AND id = ?",
+                    (tenant, terminal_id),
+                )
+                old_boot = _boot_of(before[0] if before else "")
+                if old_boot is not None and old_boot != clock.get("boot"):
+                    # A reboot command's result is lost with the reboot: its result is the
+                    # hello of the new boot (else it would be sent again, and again).
+                    tx.execute(
+                        "UPDATE commands SET status = 'ok', detail = ? WHERE tenant = ? AND "
+                        "terminal = ? AND status = '' AND sent IS NOT NULL AND body = ?",
+                        (
+                            "restarted (boot %s, then %s)" % (old_boot, clock.get("boot")),
+                            tenant,
+                            terminal_id,
+                            json.dumps({"op": "reboot"}),
+                        ),
+                    )
             tx.execute(
                 "UPDATE terminals SET last_kind = ?, last_state = ?, last_seen = ? "
                 "WHERE tenant = ? AND id = ?",
@@ -347,12 +397,16 @@ class SqlStore:
                     (tenant, terminal_id, clock["boot"], clock["time"] - clock["up"]),
                 )
 
-    def commands(self, tenant, terminal_id, results, now):
+    def commands(self, tenant, terminal_id, results, now, limit=COMMANDS_MAX):
+        """Record results (the first result of a command counts: a heartbeat resent after a
+        lost answer repeats them), then the commands still without a result, oldest first, at
+        most ``limit``: a command goes out in every heartbeat answer until its result arrives
+        (PRT-CMD-2), so a lost answer loses nothing. ``sent`` keeps the first time it went."""
         with self.db.transaction() as tx:
             for result in results:
                 tx.execute(
                     "UPDATE commands SET status = ?, detail = ? "
-                    "WHERE tenant = ? AND terminal = ? AND id = ?",
+                    "WHERE tenant = ? AND terminal = ? AND id = ? AND status = ''",
                     (
                         result["status"],
                         result.get("detail", ""),
@@ -363,15 +417,18 @@ class SqlStore:
                 )
             pending = tx.rows(
                 "SELECT id, body FROM commands WHERE tenant = ? AND terminal = ? "
-                "AND sent IS NULL ORDER BY id",
-                (tenant, terminal_id),
+                "AND status = '' ORDER BY id LIMIT ?",
+                (tenant, terminal_id, limit),
             )
             out = []
             for number, body in pending:
                 command = json.loads(body)
                 command["id"] = "c%d" % number
                 out.append(command)
-                tx.execute("UPDATE commands SET sent = ? WHERE id = ?", (now, number))
+            tx.many(
+                "UPDATE commands SET sent = ? WHERE id = ? AND sent IS NULL",
+                [(now, number) for number, _ in pending],
+            )
         return out
 
     def roster(self, tenant, since, after, limit):
@@ -379,6 +436,13 @@ class SqlStore:
             row = tx.one("SELECT roster_version FROM tenants WHERE code = ?", (tenant,))
             version = int(row[0]) if row else 0
             full = since == 0 or since > version
+            if not full:
+                # More removals than a page may carry: a full roster says them all.
+                removed = tx.one(
+                    "SELECT COUNT(*) FROM deleted_employees WHERE tenant = ? AND version > ?",
+                    (tenant, since),
+                )
+                full = bool(removed and removed[0] > ROSTER_PAGE_MAX)
             floor = 0 if full else since
             args: list[Any] = [tenant, floor]
             where = "tenant = ? AND version > ?"
@@ -458,7 +522,10 @@ class SqlStore:
             row = tx.one("SELECT name FROM employees WHERE tenant = ? AND code = ?", (tenant, code))
             if row is None:
                 raise ProtocolError(UNKNOWN_EMPLOYEE, "no employee %s" % code, "code")
-            owner = self._give(tx, tenant, code, (method, bytes(credential)))
+            try:
+                owner = self._give(tx, tenant, code, (method, bytes(credential)))
+            except TooMany as e:
+                raise ProtocolError(MALFORMED, str(e), "cred") from None
             if owner is not None:
                 raise ProtocolError(
                     CREDENTIAL_TAKEN, "credential belongs to another employee", "cred"
@@ -476,6 +543,14 @@ class SqlStore:
         )
         if owner is not None:
             return None if owner[0] == code else owner[0]
+        most = CARDS_MAX if key[0] == METHOD_FELICA else FINGERS_MAX
+        held = tx.one(
+            "SELECT COUNT(*) FROM credentials WHERE tenant = ? AND employee = ? AND method = ?",
+            (tenant, code, key[0]),
+        )
+        if held and held[0] >= most:
+            what = "cards" if key[0] == METHOD_FELICA else "finger templates"
+            raise TooMany(f"employee {code} has {most} {what}, the most a roster record carries")
         version = self._bump(tx, tenant)
         tx.execute(
             "INSERT INTO credentials (tenant, method, credential, employee) VALUES (?, ?, ?, ?)",
@@ -510,11 +585,29 @@ class SqlStore:
                 raise RegistryError(f"no tenant {code}")
 
     def tenants(self):
-        with self.db.transaction() as tx:
-            return tx.rows(
-                "SELECT code, name, enabled, roster_version, day_start_hour, tz_min "
-                "FROM tenants ORDER BY code"
-            )
+        return list(self.iter_tenants())
+
+    def iter_tenants(self, page=LIST_PAGE):
+        """(code, name, enabled, roster_version, day_start_hour, tz_min), by code, read a page
+        at a time (keyset: code > the last one), so no listing holds one huge result."""
+        return self._keyset(
+            "SELECT code, name, enabled, roster_version, day_start_hour, tz_min "
+            "FROM tenants WHERE code > ? ORDER BY code LIMIT ?",
+            (),
+            page,
+        )
+
+    def _keyset(self, sql, args, page, first=""):
+        """Rows of ``sql`` (its last two placeholders: the key after which to go on, from
+        ``first``, and the page size; the key is the first column), one read per page."""
+        after = first
+        while True:
+            with self.db.reader() as tx:
+                rows = tx.rows(sql, [*args, after, page])
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     def tenant_info(self, code):
         with self.db.transaction() as tx:
@@ -590,27 +683,25 @@ class SqlStore:
                 raise RegistryError(f"no terminal {terminal_id} in {tenant}")
 
     def terminals(self, tenant):
-        with self.db.transaction() as tx:
-            rows = tx.rows(
-                "SELECT id, enabled, label, last_kind, last_seen, last_state FROM terminals "
-                "WHERE tenant = ? ORDER BY id",
-                (tenant,),
-            )
-            unsent = {}
-            for tid, _e, _l, _k, _s, state in rows:
-                if state:
-                    unsent[tid] = json.loads(state).get("journal", {}).get("unsent")
-        return [
-            {
+        return list(self.iter_terminals(tenant))
+
+    def iter_terminals(self, tenant, page=LIST_PAGE):
+        """The tenant's terminals by ID, read a page at a time."""
+        for r in self._keyset(
+            "SELECT id, enabled, label, last_kind, last_seen, last_state FROM terminals "
+            "WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?",
+            (tenant,),
+            page,
+        ):
+            state = json.loads(r[5]) if r[5] else {}
+            yield {
                 "id": r[0],
                 "enabled": bool(r[1]),
                 "label": r[2],
                 "last_kind": r[3],
                 "last_seen": r[4],
-                "unsent": unsent.get(r[0]),
+                "unsent": state.get("journal", {}).get("unsent") if state else None,
             }
-            for r in rows
-        ]
 
     def add_employee(self, tenant, code, name, cards=(), fingers=(), lines=(), lang=""):
         """Register an employee; a code already used in the tenant is refused (LNK-01)."""
@@ -716,11 +807,30 @@ class SqlStore:
             )
 
     def employees(self, tenant):
-        return self.roster(tenant, 0, None, 10**9)["upsert"]
+        return list(self.iter_employees(tenant))
+
+    def iter_employees(self, tenant, page=LIST_PAGE):
+        """The tenant's employees by code, as roster records, read a page at a time: one query
+        for all of them passed every code as a parameter (66,000 broke PostgreSQL's 65,535,
+        250,000 SQLite's)."""
+        after = None
+        while True:
+            got = self.roster(tenant, 0, after, page)
+            yield from got["upsert"]
+            if got["next"] is None:
+                return
+            after = got["next"]
 
     def add_maintenance(self, start, end, notice="", emergency=False):
         if int(end) <= int(start):
             raise RegistryError("a maintenance window ends after it starts")
+        if int(start) < 0 or int(end) > MAX_TIME:
+            raise RegistryError("a maintenance window lies within 1970-2106 (32-bit seconds)")
+        if len(notice) > MAX_TEXT:
+            raise RegistryError(
+                "a maintenance notice has at most %d characters (this one %d): terminals "
+                "refuse a longer one" % (MAX_TEXT, len(notice))
+            )
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO maintenance (start_t, end_t, notice, emergency) VALUES (?, ?, ?, ?)",
@@ -775,15 +885,21 @@ class SqlStore:
 
     def command_log(self, tenant, terminal_id):
         """(number, op, sent, status, detail) of the commands queued for a terminal."""
-        with self.db.transaction() as tx:
-            rows = tx.rows(
-                "SELECT id, body, sent, status, detail FROM commands "
-                "WHERE tenant = ? AND terminal = ? ORDER BY id",
-                (tenant, terminal_id),
-            )
-        return [(r[0], json.loads(r[1])["op"], r[2], r[3], r[4]) for r in rows]
+        return list(self.iter_command_log(tenant, terminal_id))
+
+    def iter_command_log(self, tenant, terminal_id, page=LIST_PAGE):
+        for r in self._keyset(
+            "SELECT id, body, sent, status, detail FROM commands "
+            "WHERE tenant = ? AND terminal = ? AND id > ? ORDER BY id LIMIT ?",
+            (tenant, terminal_id),
+            page,
+            0,
+        ):
+            yield (r[0], json.loads(r[1])["op"], r[2], r[3], r[4])
 
     def set_min_offline_fw(self, version):
+        if len(version) > 32:
+            raise RegistryError("a firmware version has at most 32 characters")
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO settings (key, value) VALUES ('min_offline_fw', ?) "
@@ -844,6 +960,16 @@ class SqlStore:
     def ping(self):
         with self.db.transaction() as tx:
             tx.one("SELECT 1")
+
+    def probe(self, now):
+        """A durable write, as a batch makes (health: can this receiver commit? A full disk
+        lets every read through and fails every commit)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('health_probe', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(int(now)),),
+            )
 
     # ---------------------------------------------------------------- helpers
 
@@ -960,6 +1086,14 @@ def _punch_obj(p: Punch) -> dict:
     return obj
 
 
+def _boot_of(state: str) -> Any:
+    """The boot ID in a recorded hello or heartbeat, or None."""
+    if not state:
+        return None
+    clock = json.loads(state).get("clock") or {}
+    return clock.get("boot")
+
+
 def _command_number(text: str) -> int:
     if text.startswith("c") and text[1:].isdigit():
         return int(text[1:])
@@ -1007,8 +1141,10 @@ def _check_employee(item: dict, label: str) -> dict:
         if len(lines) > 4 or any(len(x) > 64 for x in lines):
             raise RegistryError("at most 4 display lines of 64 characters")
         creds = []
-        if len(item.get("cards") or []) > 8 or len(item.get("fingers") or []) > 10:
-            raise RegistryError("at most 8 cards and 10 finger templates")
+        if len(item.get("cards") or []) > CARDS_MAX or len(item.get("fingers") or []) > FINGERS_MAX:
+            raise RegistryError(
+                "at most %d cards and %d finger templates" % (CARDS_MAX, FINGERS_MAX)
+            )
         for card in item.get("cards") or []:
             creds.append((METHOD_FELICA, _check_idm(card, "card")))
         for finger in item.get("fingers") or []:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 
 from protocol import sign
 from protocol.http import ResponseParser, encode_request
@@ -94,3 +98,34 @@ def send(address: tuple, data: bytes, method: str = "POST", timeout: float = 10.
             msg = parser.feed(chunk) if chunk else parser.eof()
             if msg is not None:
                 return Answer(msg.status, msg.headers, msg.body)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(db: str, preexec_fn=None):
+    """``dakoku cloud serve`` on ``db`` in its own process; killed (SIGKILL) at the end.
+    Yields (address, process)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dakoku.cli", "cloud", "--db", db, "serve", "--port", str(port),
+         "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=preexec_fn,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.05)
+        yield ("127.0.0.1", port), proc
+    finally:
+        proc.kill()
+        proc.wait(10)

@@ -236,11 +236,13 @@ def test_maintenance_windows_announced_current_emergency_and_ended(store):
         store.add_maintenance(EPOCH, EPOCH)
 
 
-def test_commands_are_sent_once_and_their_results_kept(store):
+def test_commands_are_sent_until_their_result_and_their_results_kept(store):
     cid = store.queue_command(TENANT, TERMINAL, {"op": "upload_now"})
     assert store.commands(TENANT, TERMINAL, [], EPOCH) == [{"op": "upload_now", "id": cid}]
-    assert store.commands(TENANT, TERMINAL, [], EPOCH) == []
-    store.commands(TENANT, TERMINAL, [{"id": cid, "status": "ok", "detail": ""}], EPOCH)
+    assert store.commands(TENANT, TERMINAL, [], EPOCH) == [{"op": "upload_now", "id": cid}]
+    assert (
+        store.commands(TENANT, TERMINAL, [{"id": cid, "status": "ok", "detail": ""}], EPOCH) == []
+    )
     with store.db.transaction() as tx:
         assert tx.one("SELECT status FROM commands") == ("ok",)
 

@@ -87,16 +87,14 @@ class PickyServer(Server):
         self.bad = bad
         self.indexed = indexed
 
-    def _punches(self, tenant, terminal_id, body, now):
+    def _punches(self, tenant, terminal_id, punches, now):
         from protocol.codes import MALFORMED, ProtocolError
-        from protocol.messages import decode_batch
 
-        punches = decode_batch(body, 1000)
         for i in range(len(punches)):
             if punches[i].seq == self.bad:
                 field = "punches[%d].cred" % i if self.indexed else "punches"
                 raise ProtocolError(MALFORMED, field + ": refused", field)
-        return Server._punches(self, tenant, terminal_id, body, now)
+        return Server._punches(self, tenant, terminal_id, punches, now)
 
 
 def make_store():

@@ -159,6 +159,13 @@ def bench_readers() -> dict:
     return run()
 
 
+def bench_registry() -> dict:
+    """The receiver's registry: employee list of 250,000 (SQLite) and 66,000 (PostgreSQL)."""
+    from dakoku.bench_receiver import bench_registry as run
+
+    return run()
+
+
 def bench_terminal_stateful() -> dict:
     """The terminal's hypothesis state machine (issue 13) with many more examples than make test."""
     from dakoku.terminal_stateful import run
@@ -174,6 +181,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "receiver": bench_receiver,
     "readers": bench_readers,
     "terminal-stateful": bench_terminal_stateful,
+    "registry": bench_registry,
 }
 
 

@@ -181,3 +181,48 @@ def bench_receiver(postgres: bool = True) -> dict:
                     cluster.stop()
         out["storm"] = _storm(os.path.join(tmp, "storm.db"))
     return out
+
+
+def _list_employees(url: str, n: int) -> dict:
+    """``dakoku cloud employee list`` of a generated tenant of ``n`` employees."""
+    import contextlib
+    import io
+
+    from dakoku import cloud
+    from simulator.cloud.loadgen import TENANT, generate_employees
+    from simulator.cloud.store import SqlStore
+
+    store = SqlStore.open(url)
+    try:
+        store.add_tenant(TENANT)
+        generate_employees(store, TENANT, n)
+    finally:
+        store.close()
+    sink = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(sink):
+        status = cloud.main(["--db", url, "employee", "list", TENANT])
+    seconds = time.perf_counter() - t0
+    lines = sink.getvalue().count("\n")
+    return {"employees": n, "listed": lines, "status": status, "seconds": round(seconds, 2)}
+
+
+def bench_registry(postgres: bool = True) -> dict:
+    """Listings of big tenants: 250,000 employees on SQLite, 66,000 on PostgreSQL (beyond each
+    engine's parameter limit: the listing must page)."""
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="dakoku-bench-") as tmp:
+        out["sqlite_250k"] = _list_employees(os.path.join(tmp, "registry.db"), 250_000)
+    if postgres:
+        from simulator.cloud.pgcluster import Cluster, Unavailable
+
+        try:
+            cluster = Cluster().start()
+        except Unavailable as e:
+            out["postgres_unavailable"] = str(e)
+        else:
+            try:
+                out["postgres_66k"] = _list_employees(cluster.new_database("registry"), 66_000)
+            finally:
+                cluster.stop()
+    return out

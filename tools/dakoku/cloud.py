@@ -342,7 +342,7 @@ def _admin(store, args) -> int:
             store.add_tenant(args.code, args.name, day_start_hour=args.day_start)
             out(f"tenant {args.code} added\n")
         elif action == "list":
-            for code, name, enabled, version, day_start, _tz in store.tenants():
+            for code, name, enabled, version, day_start, _tz in store.iter_tenants():
                 state = "enabled" if enabled else "disabled"
                 out("%-12s %-24s %-8s roster v%d  day starts %02d:00\n"
                     % (code, p(name), state, version, day_start))  # fmt: skip
@@ -362,14 +362,14 @@ def _admin(store, args) -> int:
             out(f"secret (shown once; put it in the terminal's configuration):\n{secret.hex()}\n")
         elif action == "list":
             store.tenant_info(args.tenant)
-            for t in store.terminals(args.tenant):
+            for t in store.iter_terminals(args.tenant):
                 seen = _fmt(t["last_seen"]) if t["last_seen"] else "never"
                 out("%-12s %-8s last %s %s, unsent %s  %s\n"
                     % (t["id"], "enabled" if t["enabled"] else "disabled", t["last_kind"] or "-",
                        seen, "-" if t["unsent"] is None else p(str(t["unsent"])),
                        p(t["label"])))  # fmt: skip
         elif action == "command":
-            command = _command(args.op, args.args, now)
+            command = _command(args.op, args.args)
             out("queued %s as %s\n" % (args.op, store.queue_command(args.tenant, args.id, command)))
         elif action == "config":
             try:
@@ -379,6 +379,10 @@ def _admin(store, args) -> int:
             if not isinstance(values, dict):
                 raise RegistryError("values: a JSON object of configuration keys")
             from firmware.config import ConfigError, check
+            from protocol.messages import MAX_SEQ
+
+            if not 0 <= args.version <= MAX_SEQ:
+                raise RegistryError("version: 0..%d" % MAX_SEQ)
 
             for key, value in values.items():  # the terminal's own rules (CONFIGURATION.md)
                 try:
@@ -391,7 +395,7 @@ def _admin(store, args) -> int:
             out("configuration version %d for %s: sent with its next heartbeat or hello\n"
                 % (args.version, args.id))  # fmt: skip
         elif action == "results":
-            for number, op, sent, status, detail in store.command_log(args.tenant, args.id):
+            for number, op, sent, status, detail in store.iter_command_log(args.tenant, args.id):
                 when = _fmt(sent) if sent else "not yet sent"
                 out("c%d %-11s %-16s %s %s\n"
                     % (number, p(op), when, p(status or "-"), p(detail)))  # fmt: skip
@@ -413,7 +417,7 @@ def _admin(store, args) -> int:
             out("%d employees imported\n" % n)
         elif action == "list":
             store.tenant_info(args.tenant)
-            for e in store.employees(args.tenant):
+            for e in store.iter_employees(args.tenant):
                 out("%-12s %-20s cards %s fingers %s\n"
                     % (e["code"], p(e["name"]), " ".join(e["cards"]) or "-",
                        " ".join(str(f) for f in e["fingers"]) or "-"))  # fmt: skip
@@ -465,12 +469,15 @@ def _admin(store, args) -> int:
     return 0
 
 
-def _command(op: str, argv: list[str], now: int) -> dict:
+def _command(op: str, argv: list[str]) -> dict:
+    from protocol.messages import MAX_SEQ
     from simulator.cloud.store import RegistryError
 
     want = {"resend": 2, "upload_log": 1}.get(op, 0)
     if len(argv) != want or not all(a.isdigit() for a in argv):
         raise RegistryError("%s takes %d number(s)" % (op, want))
+    if any(int(a) > MAX_SEQ for a in argv):
+        raise RegistryError("%s: sequence and event numbers are at most %d" % (op, MAX_SEQ))
     command: dict = {"op": op}
     if op == "resend":
         command["from"], command["to"] = int(argv[0]), int(argv[1])
@@ -478,8 +485,8 @@ def _command(op: str, argv: list[str], now: int) -> dict:
             raise RegistryError("resend: 1 <= FROM <= TO")
     elif op == "upload_log":
         command["since"] = int(argv[0])
-    elif op == "set_time":
-        command["time"] = now
+    # set_time: the receiver puts in the time when it sends the command (not now: the
+    # terminal may come back hours later).
     return command
 
 
