@@ -178,8 +178,9 @@ class Uplink:
 
     def _set_clock(self, now_ms, epoch, source):
         t = self.terminal
-        t.set_clock(now_ms, epoch, source)
+        done = t.set_clock(now_ms, epoch, source)
         self.actions.extend(t._take())
+        return done
 
     def _mode(self, now_ms, out):
         t = self.terminal
@@ -227,8 +228,10 @@ class Uplink:
             reason = self._config(now_ms, cmd["config"])
             self.client.report(cmd["id"], "ok" if reason is None else "rejected", reason or "")
         elif op == "set_time":
-            self._set_clock(now_ms, cmd["time"], "command")
-            self.client.report(cmd["id"], "ok", "")
+            if self._set_clock(now_ms, cmd["time"], "command"):
+                self.client.report(cmd["id"], "ok", "")
+            else:
+                self.client.report(cmd["id"], "rejected", "time out of range")
         elif op == "reboot":
             self.client.report(cmd["id"], "ok", "")
             self.actions.append(Reboot())

@@ -17,7 +17,7 @@ from firmware.config import Config
 from firmware.eventlog import EventLog
 from firmware.journal import Journal
 from firmware.roster import Roster
-from firmware.terminal import Beep, Card, Finger, Show, SyncClock, Terminal
+from firmware.terminal import Beep, Card, Finger, SetRtc, Show, SyncClock, Terminal
 from firmware.uplink import Uplink
 from protocol.client import NO_LINK, NO_ROUTE, Send
 from protocol.memstore import MemoryStore
@@ -97,6 +97,7 @@ class Rig:
         self.values = values
         self.reader_selftest = None  # what the reader's self-test finds at the next boot
         self.last_exchange = ""  # kind of the last uplink request (benchmarks report it)
+        self.rtc_writes = []  # epochs the terminal wrote to the RTC (SetRtc)
         self.power_on()
 
     def power_on(self):
@@ -144,6 +145,8 @@ class Rig:
                 self.beeps.append((self.now, a.pattern))
                 if len(self.beeps) > self.keep:
                     del self.beeps[: len(self.beeps) - self.keep // 2]
+            elif isinstance(a, SetRtc):
+                self.rtc_writes.append(a.epoch)
             elif isinstance(a, SyncClock):
                 self.ntp_requests.append(self.now)
                 epoch = self.service_time() if self.network and self.ntp else None
