@@ -140,6 +140,9 @@ class Uplink:
     # ----------------------------------------------------------------------- outcomes
 
     def _event(self, now_ms, code, text):
+        """Every event the uplink logs quotes the wire somewhere (a message, an ID, a key):
+        cleaned of control characters here, once (PRT-SAFE-4)."""
+        text = messages.clean(text)
         self.log.append(code, text, self.clock.now(now_ms), now_ms // 1000, self.terminal.boot_id)
 
     def _apply(self, now_ms, out):

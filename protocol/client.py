@@ -273,7 +273,8 @@ class Client:
 
     def report(self, command_id, status, detail=""):
         """Result of a command the caller executed; sent with the next heartbeat."""
-        self._results.append({"id": command_id, "status": status, "detail": detail[:200]})
+        detail = messages.clean(detail[:200])  # it may quote the wire (an op, a key)
+        self._results.append({"id": command_id, "status": status, "detail": detail})
 
     def roster_applied(self, version):
         """The caller is done with the last roster page and holds ``version``: roster requests
@@ -642,7 +643,7 @@ class Client:
         elif kind == HEARTBEAT:
             info = messages.decode_heartbeat_reply(reply.body)
         elif kind == ROSTER:
-            info = messages.decode_roster_reply(reply.body)
+            info = messages.decode_roster_reply(reply.body, self.settings.roster_page)
         elif kind == ENROL:
             info = messages.decode_enrol_reply(reply.body)
         else:

@@ -3,7 +3,11 @@ unsigned answer may not do to it. Through the desktop rig (simulator/door.py) on
 
 from firmware import eventlog
 from firmware.clock import LATEST_VALID
-from simulator.door import Rig
+from protocol import messages
+from protocol.client import BAD_REPLY
+from protocol.http import encode_response
+from protocol.memstore import MemoryStore
+from simulator.door import TENANT, Rig, card_of
 
 MICROPYTHON_HEAPSIZE = "32M"  # the rig's four partitions (see test_terminal.py)
 
@@ -108,3 +112,79 @@ def test_a_punch_that_cannot_be_stored_is_refused_not_raised():
     assert r.last_screen().style == "error"
     assert r.journal.next_seq == 1
     assert r.terminal.state == "feedback"
+
+
+# --------------------------------------------------- item 15: text from the wire, roster pages
+
+
+def _has_controls(text):
+    for ch in text:
+        if ord(ch) < 32 or 127 <= ord(ch) < 160 or 0x2028 <= ord(ch) <= 0x202E:
+            return True
+        if 0x2066 <= ord(ch) <= 0x2069:
+            return True
+    return False
+
+
+def test_clean_replaces_every_control_character_and_keeps_the_rest():
+    """PRT-SAFE-4"""
+    plain = "山田 太郎: [res=8] メンテナンス 12:00-12:45"
+    assert messages.clean(plain) is plain  # nothing to do: the same object, no allocation
+    dirty = "a\r\nb\tc\x00d\x1b[2Je\x7ff\x85g\u2028h\u202ei\u2066j\u00e9\u30a2"
+    assert messages.clean(dirty) == "a??b?c?d?[2Je?f?g?h?i?j\u00e9\u30a2"
+    assert not _has_controls(messages.clean(dirty))
+
+
+def test_unsigned_error_text_is_cleaned_before_the_event_log_holds_it():
+    """PRT-SAFE-4, PRT-ERR-4: a proxy's (or a forger's) 400 with line breaks and escape
+    sequences in its message; the event log (uploaded later) gets it cleaned."""
+    r = rig()
+    body = b'{"code":1,"message":"bad\\r\\n07:00 [res=0] fine\\u001b[2J\\u0085\\u202e!"}'
+    r.service = lambda data, t: encode_response(400, [], body)
+    r.tap(1)
+    r.settle()
+    texts = [e["text"] for e in events(r, eventlog.NET_ERROR)]
+    assert texts and "bad??07:00 [res=0] fine?[2J??!" in texts[-1]
+    for e in r.log.events(0, 1000):
+        assert not _has_controls(e["text"]), e
+
+
+def test_names_and_lines_from_the_roster_are_cleaned_before_they_are_shown():
+    """PRT-SAFE-4: the display shows what the roster says, without control characters."""
+    r = Rig(sector_size=1024)
+    r.store.add_employee(TENANT, "E9999", "悪意\x1b[2J\n社員", cards=[card_of(500)],
+                         lines=["残業\r\n残り 1 h"])  # fmt: skip
+    r.settle()
+    r.tap(500)
+    lines = r.last_screen().lines
+    assert lines[0] == "悪意?[2J?社員" and lines[2] == "残業??残り 1 h"
+
+
+def test_the_receiver_cleans_the_texts_a_terminal_uploads():
+    """PRT-SAFE-4 on the receiver's side: event texts and command details are cleaned when
+    decoded, before they are stored or shown."""
+    log = messages.decode_log(b'{"events":[{"n":1,"code":20,"up":1,"text":"x\\ny"}]}', 10)
+    assert log[0]["text"] == "x?y"
+    beat = messages.decode_heartbeat(
+        b'{"journal":{"next":1,"unsent":0,"cap":9},"clock":{"synced":false,"boot":1,"up":1},'
+        b'"results":[{"id":"c1","status":"ok","detail":"d\\u001b"}]}'
+    )
+    assert beat["results"][0]["detail"] == "d?"
+
+
+def test_a_roster_page_larger_than_asked_is_refused_and_nothing_applied():
+    """PRT-ROSTER-1, PRT-SAFE-5: the terminal asked for 5 employees a page; a receiver that
+    sends all 10 at once is not trusted with the terminal's RAM."""
+    r = Rig(sector_size=1024)
+    store = r.store
+
+    def greedy(tenant, since, after, limit):
+        return MemoryStore.roster(store, tenant, since, after, 1000)
+
+    store.roster = greedy
+    r.settle()
+    assert r.roster.count == 0 and r.roster.version == 0
+    refused = [e["text"] for e in events(r, eventlog.NET_ERROR)]
+    assert refused and "more than 5" in refused[0]
+    assert r.uplink.client.mode == "offline"  # a bad reply (PRT-CLI-10), then back-off
+    assert r.uplink._last_error[0] == BAD_REPLY
