@@ -9,7 +9,8 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     rtc_epoch()                 UTC seconds from the RTC, or None; set_rtc(epoch)
     boot_id()                   a number that changes at every boot (persisted by the board)
     partitions()                (journal, roster, config, log) flash objects
-    identity()                  (tenant code, terminal ID, secret bytes)
+    identity()                  (tenant code, terminal ID, secret: bytes, or the hex text the
+                                receiver printed at registration, PRT-AUTH-1)
     entropy()                   a few random bytes (os.urandom) for the uplink's jitter, or b""
     reader_selftest()           None when the reader answers at boot, else what failed (text)
     reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",), None

@@ -111,7 +111,7 @@ class Identity:
                 raise ValueError("tenant, terminal and host: one word each, no line breaks")
         self.tenant = tenant
         self.terminal = terminal
-        self.secret = secret
+        self.secret = sign.secret_key(secret)  # bytes, or the receiver's hex (PRT-AUTH-1)
         self.firmware = firmware
         self.board = board
         self.host = host

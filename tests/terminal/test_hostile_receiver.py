@@ -4,7 +4,7 @@ unsigned answer may not do to it. Through the desktop rig (simulator/door.py) on
 from firmware import eventlog
 from firmware.clock import LATEST_VALID
 from protocol import messages
-from protocol.client import BAD_REPLY
+from protocol.client import BAD_REPLY, Identity
 from protocol.http import encode_response
 from protocol.memstore import MemoryStore
 from simulator.door import TENANT, Rig, card_of
@@ -21,6 +21,31 @@ def rig(**kw):
 
 def events(r, code):
     return [e for e in r.log.events(0, 1000) if e["code"] == code]
+
+
+# ------------------------------------------------------------ item 11: what the secret is
+
+
+def _refused(secret):
+    try:
+        Identity(TENANT, "T0001", secret)
+    except ValueError as e:
+        return str(e)
+    raise AssertionError("secret %r accepted" % (secret,))
+
+
+def test_a_secret_is_bytes_or_the_receivers_hex_and_anything_else_is_a_clear_error():
+    """PRT-AUTH-1: the hex text is decoded (the key is the bytes); bad secrets are refused at
+    start-up with a message naming the secret, not as a 401 from the receiver later."""
+    printed = "000102030405060708090a0b0c0d0e0f"
+    assert Identity(TENANT, "T0001", printed).secret == bytes(range(16))
+    assert Identity(TENANT, "T0001", " " + printed + "\n").secret == bytes(range(16))
+    assert Identity(TENANT, "T0001", bytes(range(16))).secret == bytes(range(16))
+    assert "hex" in _refused("zz" * 16)
+    assert "hex" in _refused(printed[:-1])  # odd length
+    assert "hex" in _refused("")
+    assert "16 bytes" in _refused(printed[:30])
+    assert "16 bytes" in _refused(b"short")
 
 
 # ----------------------------------------------------------- item 13: times out of range
