@@ -55,7 +55,9 @@ class _Source:
 
 
 class Uplink:
-    def __init__(self, terminal, tenant, terminal_id, secret, settings=None, entropy=b""):
+    def __init__(
+        self, terminal, tenant, terminal_id, secret, settings=None, entropy=b"", boot_count=None
+    ):
         self.terminal = terminal
         self.journal = terminal.journal
         self.clock = terminal.clock
@@ -68,6 +70,7 @@ class Uplink:
             settings or Settings(batch=UPLOAD_BATCH, roster_page=ROSTER_PAGE),
             terminal.boot_id,
             entropy,
+            boot_count,  # firmware.bootcount: no nonce repeats across boots (PRT-SAFE-1)
         )
         self.source = _Source(self)
         self.now_ms = 0

@@ -70,6 +70,9 @@ _HEAD = (
     "Content-Length: %d\r\n\r\n"
 )
 
+# Nonce (PRT-AUTH-5): boot counter, per-boot random salt, request counter; 24 hex digits.
+_NONCE = "%08x%08x%08x"
+
 _STALE_RETRIES = const(2)
 _POISON_STRIKES = const(2)
 
@@ -207,17 +210,20 @@ def firmware_allowed(firmware, minimum):
 
 
 class Client:
-    def __init__(self, identity, settings=None, boot_id=0, entropy=b""):
+    def __init__(self, identity, settings=None, boot_id=0, entropy=b"", boot_count=None):
         self.identity = identity
         self.settings = settings or Settings()
         self.boot_id = boot_id
         self.batch_limit = self.settings.batch
         self.body_limit = self.settings.body
         self.heartbeat_ms = self.settings.heartbeat_s * 1000
-        seed = "%s/%s/%d/" % (identity.tenant, identity.terminal, boot_id)
+        # The nonce's first part never repeats for this terminal (PRT-AUTH-5, PRT-SAFE-1): the
+        # persisted boot counter (firmware.bootcount), or the boot ID on a board without one.
+        self.boot_count = (boot_id & 0xFFFF) if boot_count is None else boot_count
+        seed = "%s/%s/%d/%d/" % (identity.tenant, identity.terminal, boot_id, self.boot_count)
         self._seed = seed.encode() + bytes(entropy)
         self._draws = 0
-        self._nonce_salt = self._random16()
+        self._nonce_salt = self._salt()
         self._counter = 0
         self.mode = MODE_UNKNOWN
         self.time_offset = None  # service seconds minus now_ms // 1000, once known
@@ -360,7 +366,7 @@ class Client:
 
     def _send(self, now_ms, kind, method, target, body, seqs=()):
         self._counter += 1
-        nonce = "%04x%04x%08x" % (self.boot_id & 0xFFFF, self._nonce_salt, self._counter)
+        nonce = _NONCE % (self.boot_count & 0xFFFFFFFF, self._nonce_salt, self._counter)
         clock = self.service_time(now_ms)
         ident = self.identity
         message = sign.request_string(
@@ -812,7 +818,7 @@ class Client:
         if code == REPLAYED and signed and self._stale < _STALE_RETRIES:
             # Our nonce was used before (a boot ID that repeated): draw a new salt, retry now.
             self._stale += 1
-            self._nonce_salt = self._random16()
+            self._nonce_salt = self._salt()
             out, flight = self._outcome(False)
             out.error, out.status, out.code = SERVER_CODE, status, code
             out.log = "%s refused: %s; new nonce salt" % (flight["kind"], text)
@@ -897,6 +903,10 @@ class Client:
         self._draws += 1
         digest = hashlib.sha256(self._seed + str(self._draws).encode()).digest()
         return (digest[0] << 8) | digest[1]
+
+    def _salt(self):
+        """32 random bits for the nonce, from the board's entropy (PRT-AUTH-5)."""
+        return (self._random16() << 16) | self._random16()
 
     def _jitter(self, span_ms):
         """Uniform in [0, span_ms): spreads a fleet that shares a schedule (PRT-CLI-4)."""

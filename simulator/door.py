@@ -12,6 +12,7 @@ Until the simulator issue replaces it, this is the desktop harness of issue 5.
 """
 
 from firmware import eventlog
+from firmware.bootcount import count_boot
 from firmware.clock import Clock
 from firmware.config import Config
 from firmware.eventlog import EventLog
@@ -74,6 +75,7 @@ class Rig:
         self.roster_flash = flash("roster", roster_sectors)
         self.config_flash = flash("config", 2)
         self.log_flash = flash("log", 4)
+        self.boot_flash = flash("bootcount", 2)  # firmware.bootcount (PRT-SAFE-1)
         self.store = MemoryStore()
         self.store.add_tenant(TENANT)
         self.store.add_terminal(TENANT, TERMINAL, SECRET)
@@ -115,7 +117,8 @@ class Rig:
         )
         for problem in self.config.problems:
             self.log.append(eventlog.CONFIG_FALLBACK, problem[:100], None, 0, self.boot_id)
-        self.uplink = Uplink(self.terminal, TENANT, TERMINAL, SECRET)
+        boot_count = count_boot(self.boot_flash, self.log, self.now, self.boot_id)
+        self.uplink = Uplink(self.terminal, TENANT, TERMINAL, SECRET, None, b"", boot_count)
         rtc = None if self.rtc is None else self.rtc + self.now // 1000
         self._out(self.terminal.boot(self.now, rtc, self.reader_selftest))
         self.uplink.start(self.now)

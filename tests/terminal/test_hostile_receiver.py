@@ -2,12 +2,14 @@
 unsigned answer may not do to it. Through the desktop rig (simulator/door.py) on both runtimes."""
 
 from firmware import eventlog
+from firmware.bootcount import BootCounter
 from firmware.clock import LATEST_VALID
 from protocol import messages
-from protocol.client import BAD_REPLY, Identity
+from protocol.client import BAD_REPLY, Client, Identity
 from protocol.http import encode_response
 from protocol.memstore import MemoryStore
-from simulator.door import TENANT, Rig, card_of
+from simulator.door import SECRET, TENANT, TERMINAL, Rig, card_of
+from simulator.norflash import PowerCut, SimulatedNorFlash
 
 MICROPYTHON_HEAPSIZE = "32M"  # the rig's four partitions (see test_terminal.py)
 
@@ -46,6 +48,112 @@ def test_a_secret_is_bytes_or_the_receivers_hex_and_anything_else_is_a_clear_err
     assert "hex" in _refused("")
     assert "16 bytes" in _refused(printed[:30])
     assert "16 bytes" in _refused(b"short")
+
+
+# --------------------------------------------------- item 12: nonces never repeat, ever
+
+
+def _nonce(request):
+    return request.split(b"Dakoku-Nonce: ")[1].split(b"\r\n")[0]
+
+
+def test_a_recorded_answer_replayed_after_the_boot_id_repeats_is_refused():
+    """PRT-AUTH-4, PRT-AUTH-5, PRT-SAFE-1: an on-path attacker records the hello answer of one
+    boot and replays it an hour later to the first request of a boot with the same boot ID
+    (and no board entropy at all). The nonces differ (the boot counter), so the answer's
+    signature does not hold: no clock set back, not online."""
+    r = Rig(sector_size=1024)  # boot ID 1, like every boot of this rig
+    server = r.server
+    recorded = []
+
+    def record(data, t):
+        answer = server.handle(data, t)
+        recorded.append((data, answer))
+        return answer
+
+    r.service = record
+    r.settle()
+    hello_request, hello_answer = recorded[0]
+    assert b"/v1/hello" in hello_request and r.terminal.mode == "online"
+    r.now += 3600 * 1000
+    r.power_on()  # the same boot ID, an hour later (the RTC kept time)
+    seen = []
+
+    def replay(data, t):
+        seen.append(data)
+        return hello_answer  # whatever the terminal asks
+
+    r.service = replay
+    r.exchange()
+    assert b"/v1/hello" in seen[0] and _nonce(seen[0]) != _nonce(hello_request)
+    assert r.terminal.mode == "offline" and r.uplink._last_error[0] == BAD_REPLY
+    assert abs(r.clock.now(r.now) - (r.epoch0 + 3600)) < 5  # not set back an hour
+    jumps = [e for e in events(r, eventlog.CLOCK_JUMP) if e["up"] >= 3600]
+    assert jumps == []
+
+
+def test_nonces_differ_across_boots_with_the_same_boot_id_and_no_entropy():
+    """PRT-AUTH-5: the boot counter is the nonce's first part, so two boots with the same boot
+    ID and no entropy send different nonces from their first request on."""
+    from protocol_support import EPOCH, Source
+
+    identity = Identity(TENANT, TERMINAL, SECRET)
+    nonces = []
+    for boot_count in (41, 42):
+        client = Client(identity, boot_id=7, boot_count=boot_count)
+        client.start(0, EPOCH)
+        now = 0
+        for _ in range(3):
+            action = client.next_action(now, Source())
+            nonce = _nonce(action.data).decode()
+            assert len(nonce) == 24 and nonce.startswith("%08x" % boot_count)
+            nonces.append(nonce)
+            now = client.failed(now, "no_link").retry_at
+    assert len(set(nonces)) == 6
+
+
+def _boots(flash, n):
+    values = []
+    for _ in range(n):
+        values.append(BootCounter.mount(flash).advance())
+    return values
+
+
+def test_the_boot_counter_grows_across_boots_and_sector_changes():
+    """firmware.bootcount: 1, 2, 3 … across mounts, through the ring of two sectors (64
+    records each at 1 KiB), with an erase only when a sector is full."""
+    flash = SimulatedNorFlash(1024, 2)
+    assert _boots(flash, 150) == list(range(1, 151))
+    assert flash.erases == 2  # entering sector 1 at 65, back to sector 0 at 129
+    assert BootCounter.mount(flash).value == 150
+
+
+def test_a_power_cut_while_counting_never_lets_a_used_value_come_back():
+    """A cut at any flash step of a boot's advance (program, or the erase at a sector change):
+    every value returned before stays below every value returned after."""
+    for cut in (1, 2):
+        for before in (3, 63, 64, 127, 128):
+            flash = SimulatedNorFlash(1024, 2)
+            used = _boots(flash, before)
+            flash.cut_at(cut)
+            try:
+                BootCounter.mount(flash).advance()
+            except PowerCut:
+                pass
+            flash.disarm()
+            flash.power_on()
+            after = _boots(flash, 3)
+            assert after[0] > used[-1], (cut, before, used[-1], after)
+            assert after == sorted(set(after))
+
+
+def test_a_board_without_a_boot_counter_logs_it_and_still_runs():
+    """Nonces then rest on the boot ID and the board's entropy: the self-test says so."""
+    from firmware.bootcount import count_boot
+
+    r = rig()
+    assert count_boot(None, r.log, r.now, 1) is None
+    assert "no boot counter region" in events(r, eventlog.SELF_TEST)[-1]["text"]
 
 
 # ----------------------------------------------------------- item 13: times out of range
