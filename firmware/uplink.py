@@ -75,6 +75,7 @@ class Uplink:
         self.source = _Source(self)
         self.now_ms = 0
         self._last_error = None
+        self._refusing = False  # the client's gate is refusing commands (logged once)
         self.delivered = 0
         self.actions = []  # SetRtc, Reboot and redraws for the board
 
@@ -176,6 +177,7 @@ class Uplink:
             self._roster(now_ms, out.roster)
         for cmd in out.commands:
             self._command(now_ms, cmd)
+        self._refusals(now_ms, out)
         if out.enrolment is not None:
             self.actions.extend(t.enrol_result(now_ms, out.enrolment))
         actions = self.actions
@@ -212,6 +214,9 @@ class Uplink:
             self._last_error = None
 
     def _config(self, now_ms, config):
+        if self.config.holds(config["version"], config["values"]):
+            self.client.config_applied(config["version"])
+            return None  # already held: not written, not logged (PRT-SAFE-3)
         reason = self.config.apply(config["version"], config["values"])
         if reason is None:
             self._event(now_ms, eventlog.CONFIG_CHANGED, "version %d" % config["version"])
@@ -228,9 +233,23 @@ class Uplink:
         except Exception as e:  # a flash error: keep the old roster
             self._roster_failed(now_ms, e)
 
+    def _refusals(self, now_ms, out):
+        """Commands the client's gate refused (duplicates, over the rate): one event when a
+        burst starts, not one per command (PRT-SAFE-3); the streak ends with a quiet answer."""
+        if out.kind != "heartbeat" or not out.ok:
+            return
+        refused = self.client.gate.take_refused()
+        if refused and not self._refusing:
+            self._event(now_ms, eventlog.COMMAND, "%d commands refused: duplicates or over "
+                        "the rate; further refusals not logged" % refused)  # fmt: skip
+        self._refusing = refused > 0
+
     def _command(self, now_ms, cmd):
         op = cmd["op"]
         if op == "set_config":
+            if self.config.holds(cmd["config"]["version"], cmd["config"]["values"]):
+                self.client.report(cmd["id"], "ok", "unchanged")
+                return  # nothing done, nothing logged (PRT-SAFE-3)
             reason = self._config(now_ms, cmd["config"])
             self.client.report(cmd["id"], "ok" if reason is None else "rejected", reason or "")
         elif op == "set_time":

@@ -39,6 +39,7 @@ from protocol.codes import (
     UNKNOWN_EMPLOYEE,
     ProtocolError,
 )
+from protocol.commandgate import CommandGate
 from protocol.http import HttpError, ResponseParser
 
 # Error classes of MNG-04 (PRT-CLI-9), plus replies that could not be trusted.
@@ -74,6 +75,7 @@ _HEAD = (
 _NONCE = "%08x%08x%08x"
 
 _STALE_RETRIES = const(2)
+_RESULTS_GAP_MS = const(10000)  # command results go at most this often (PRT-SAFE-3)
 _POISON_STRIKES = const(2)
 
 
@@ -250,6 +252,8 @@ class Client:
         self._log_after = -1  # >= 0 while an event-log upload is requested
         self._log_command = None
         self._enrol = {}  # a requested enrolment {"code", "m", "cred"} (empty: none)
+        self.gate = CommandGate()  # the receiver's commands: de-duplicated, rate-limited
+        self._beat_ms = -_RESULTS_GAP_MS  # when the last heartbeat was sent
 
     # ------------------------------------------------------------------------------ inputs
 
@@ -341,7 +345,7 @@ class Client:
             e = self._enrol
             body = messages.enrol_body(e["code"], e["m"], e["cred"])
             return self._send(now_ms, ENROL, "POST", "/v1/enrol", body)
-        if self._results and not self._resend:
+        if self._results and not self._resend and now_ms >= self._beat_ms + _RESULTS_GAP_MS:
             return self._heartbeat(now_ms, source)
         if self._resend:
             send = self._resend_batch(now_ms, source)
@@ -362,6 +366,8 @@ class Client:
                 return send
         if now_ms >= self._heartbeat_at:
             return self._heartbeat(now_ms, source)
+        if self._results and self._beat_ms + _RESULTS_GAP_MS < self._heartbeat_at:
+            return Wait(self._beat_ms + _RESULTS_GAP_MS)
         return Wait(self._heartbeat_at)
 
     def _send(self, now_ms, kind, method, target, body, seqs=()):
@@ -430,6 +436,7 @@ class Client:
             body["results"] = results
         send = self._send(now_ms, HEARTBEAT, "POST", "/v1/heartbeat", messages.dumps(body))
         self._flight["results"] = len(results)
+        self._beat_ms = now_ms
         return send
 
     def _fits(self, parts, size, piece):
@@ -755,7 +762,7 @@ class Client:
         if info["roster"] is not None:
             self.server_roster = info["roster"]
         self._apply_maintenance(now_ms, info["maintenance"], info["windows"], out)
-        for cmd in info["commands"]:
+        for cmd in self.gate.admit(now_ms, info["commands"], self.report):
             op = cmd["op"]
             if op == "resend":
                 self._resend.append([cmd["id"], cmd["from"], cmd["to"], 0])
