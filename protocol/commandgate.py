@@ -50,7 +50,7 @@ class CommandGate:
         through ``report(id, status, detail)`` at once."""
         self._refill(now_ms)
         allowed = []
-        kinds = {}  # op and arguments -> ID of the first such command in this answer
+        kinds = {}  # type: dict[str, str]  # op and arguments -> ID of the first in this answer
         for cmd in commands:
             ident = cmd["id"]
             key = _key(cmd)

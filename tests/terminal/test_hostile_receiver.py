@@ -88,7 +88,8 @@ def test_a_recorded_answer_replayed_after_the_boot_id_repeats_is_refused():
     r.service = replay
     r.exchange()
     assert b"/v1/hello" in seen[0] and _nonce(seen[0]) != _nonce(hello_request)
-    assert r.terminal.mode == "offline" and r.uplink._last_error[0] == BAD_REPLY
+    last = r.uplink._last_error
+    assert r.terminal.mode == "offline" and last is not None and last[0] == BAD_REPLY
     assert abs(r.clock.now(r.now) - (r.epoch0 + 3600)) < 5  # not set back an hour
     jumps = [e for e in events(r, eventlog.CLOCK_JUMP) if e["up"] >= 3600]
     assert jumps == []
@@ -316,13 +317,14 @@ def test_a_roster_page_larger_than_asked_is_refused_and_nothing_applied():
     def greedy(tenant, since, after, limit):
         return MemoryStore.roster(store, tenant, since, after, 1000)
 
-    store.roster = greedy
+    store.roster = greedy  # type: ignore[method-assign]
     r.settle()
     assert r.roster.count == 0 and r.roster.version == 0
     refused = [e["text"] for e in events(r, eventlog.NET_ERROR)]
     assert refused and "more than 5" in refused[0]
     assert r.uplink.client.mode == "offline"  # a bad reply (PRT-CLI-10), then back-off
-    assert r.uplink._last_error[0] == BAD_REPLY
+    last = r.uplink._last_error
+    assert last is not None and last[0] == BAD_REPLY
 
 
 # ------------------------------------------------------------------ item 14: command floods
@@ -379,7 +381,7 @@ def test_a_command_flood_neither_wears_the_flash_nor_floods_the_link():
     logged = [e["text"] for e in events(r, eventlog.COMMAND)]
     assert len([t for t in logged if "refused" in t]) == 1
     assert len(logged) <= 2  # the one set_config that ran, and the burst
-    statuses = {}
+    statuses = {}  # type: dict[str, int]
     for result in results:
         statuses[result["status"]] = statuses.get(result["status"], 0) + 1
     assert statuses.get("ok", 0) >= 1 and statuses.get("rejected", 0) >= 19
