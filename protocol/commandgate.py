@@ -5,13 +5,13 @@ and a receiver that is broken, or an attacker who holds a terminal's secret, can
 every answer. Each command is work, often flash work (a configuration written, an event
 logged), so the client runs only:
 
-- a command whose ID is not among the last :data:`REMEMBERED` IDs it ran (a repeated ID is
-  answered ``rejected`` "duplicate", never run twice; a command refused for the rate may come
-  again under its ID);
+- a command whose ID is not among the last :data:`REMEMBERED` IDs it received: a repeated ID
+  is dropped without a second result (the first one, run or refused, has its result: each ID
+  gets exactly one, PRT-CMD-2), so it is never run twice;
 - the first of identical commands (same ``op`` and arguments) in one answer; the others are
   answered ``rejected`` "same as <id>";
 - within a token bucket: :data:`BURST` commands at once, then one per :data:`REFILL_MS`; the
-  rest are answered ``rejected`` "rate limited".
+  rest are answered ``rejected`` "rate limited" (a receiver sends them again under new IDs).
 
 Refused commands are counted in :attr:`CommandGate.refused` so the caller logs a burst once.
 """
@@ -56,8 +56,10 @@ class CommandGate:
             key = _key(cmd)
             first = kinds.get(key)
             if ident in self._ids:
-                reason = "duplicate: this command ID was received before"
-            elif first is not None:
+                self.refused += 1  # its one result was given when it first came
+                continue
+            self._remember(ident)
+            if first is not None:
                 reason = "same as " + first
             elif self._tokens <= 0:
                 reason = "rate limited: at most %d commands, then one a minute" % self.burst
@@ -67,7 +69,6 @@ class CommandGate:
                 self.refused += 1
                 report(ident, "rejected", reason)
                 continue
-            self._remember(ident)
             kinds[key] = ident
             self._tokens -= 1
             allowed.append(cmd)
