@@ -149,6 +149,7 @@ class Terminal:
         self._pending = (None, Punch(0))  # (event, punch) of the tap being recorded
         self.taps = 0
         self._time_refused = False  # a refused time was logged (once per streak)
+        self._seq_at_tap = 0  # last_seq when the tap began (did the failed tap store a punch?)
 
     # ------------------------------------------------------------------- events in
 
@@ -203,6 +204,7 @@ class Terminal:
     def card(self, now_ms, card):
         self._now = now_ms
         self.taps += 1
+        self._seq_at_tap = self.last_seq
         try:
             if card.readable and card.count == 1 and card.stable:
                 card.employee = self.roster.lookup_card(card.idm)
@@ -213,6 +215,7 @@ class Terminal:
 
     def finger(self, now_ms, finger):
         self._now = now_ms
+        self._seq_at_tap = self.last_seq
         try:
             if finger.result == "match":
                 finger.employee = self.roster.lookup_finger(finger.template)
@@ -241,7 +244,11 @@ class Terminal:
             self._log(self._now, eventlog.TAP_FAILED, ("%s: %r" % (what, e))[:106])
         except Exception:  # the log's flash may be what failed
             pass
-        self._refuse("store_failed")
+        if self.last_seq != self._seq_at_tap:  # the punch is on flash: say so, plainly
+            lang = self.config["language"]
+            self._screen((texts.text("ok", lang),), "ok", "ok", "green")
+        else:
+            self._refuse("store_failed")
 
     def reader_fault(self, now_ms, detail):
         self._now = now_ms

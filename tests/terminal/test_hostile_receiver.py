@@ -240,6 +240,21 @@ def test_no_exception_escapes_a_tap():
     assert r.last_screen().style == "ok" and r.journal.next_seq == 2
 
 
+def test_a_tap_that_fails_after_its_punch_is_stored_says_recorded():
+    """The punch is on flash: the screen must not say "could not record" (the employee would
+    tap again)."""
+    r = rig()
+
+    def broken(data):
+        raise KeyError("lines")
+
+    r.terminal.say_ok = broken
+    r.tap(1)
+    assert r.journal.next_seq == 2 and r.last_screen().style == "ok"
+    assert r.last_screen().lines == ("記録しました",)
+    assert len(events(r, eventlog.TAP_FAILED)) == 1
+
+
 def test_a_punch_that_cannot_be_stored_is_refused_not_raised():
     """The journal refuses a punch whose time it cannot hold (ValueError): the tap says so."""
     r = rig()
