@@ -16,7 +16,7 @@ _HOURLY_MS = const(3600000)
 _DAILY_MS = 86400000
 EARLIEST_VALID = 1704067200  # 2024-01-01: an RTC earlier than this lost its battery
 # 2100-01-01: a later time is surely wrong (a hostile or broken receiver, a corrupt RTC). It
-# leaves six years before 2**32, the last second a punch's time can hold (docs/JOURNAL.md).
+# leaves six years before 2**32, the last second a punch can hold (Punch.check, the journal).
 LATEST_VALID = 4102444800
 
 
