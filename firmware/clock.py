@@ -15,6 +15,14 @@ RETRY_MINUTES = (1, 3, 5, 10, 30, 60)
 _HOURLY_MS = const(3600000)
 _DAILY_MS = 86400000
 EARLIEST_VALID = 1704067200  # 2024-01-01: an RTC earlier than this lost its battery
+# 2100-01-01: a later time is surely wrong (a hostile or broken receiver, a corrupt RTC). It
+# leaves six years before 2**32, the last second a punch can hold (Punch.check, the journal).
+LATEST_VALID = 4102444800
+
+
+def plausible(epoch):
+    """True if ``epoch`` (UTC seconds) is within the sane range the clock accepts."""
+    return EARLIEST_VALID <= epoch <= LATEST_VALID
 
 
 class Clock:
@@ -28,8 +36,9 @@ class Clock:
         self.next_sync_ms = 0
 
     def set(self, now_ms, epoch, source):
-        """Set from a trusted source; returns the jump in seconds (0 when it was not valid)."""
-        if epoch < EARLIEST_VALID:
+        """Set from a trusted source; returns the jump in seconds (0 when it was not valid).
+        A time outside the sane range (:func:`plausible`) changes nothing."""
+        if not plausible(epoch):
             return 0
         jump = 0
         if self.valid:
@@ -43,7 +52,7 @@ class Clock:
 
     def from_rtc(self, now_ms, epoch):
         """The RTC's reading at boot, if plausible."""
-        if epoch is not None and epoch >= EARLIEST_VALID:
+        if epoch is not None and plausible(epoch):
             self._base = epoch - now_ms // 1000
             self.valid = True
             self.source = "rtc"

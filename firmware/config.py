@@ -158,9 +158,21 @@ class Config:
             merged[key] = values[key]
         return merged
 
+    def holds(self, version, values):
+        """True if taking ``values`` as ``version`` would change nothing."""
+        if version != self.version:
+            return False
+        for key in values:
+            if key not in self.values or self.values[key] != values[key]:
+                return False
+        return True
+
     def apply(self, version, values):
         """Check, then take ``values`` (all or nothing) and save them. Returns None on
-        success or the reason they were refused."""
+        success or the reason they were refused. A configuration already held is not written
+        again: a receiver that repeats it must not wear the sectors out (PRT-SAFE-3)."""
+        if self.holds(version, values):
+            return None
         try:
             merged = self.validate(values)
         except ConfigError as e:

@@ -40,6 +40,7 @@ CLOCK_SET = const(10)
 CLOCK_JUMP = const(11)
 CLOCK_INVALID = const(12)
 CLOCK_SYNC_FAILED = const(13)
+CLOCK_REFUSED = const(14)  # a time outside the sane range (firmware.clock.plausible) refused
 NET_ERROR = const(20)
 NET_RESTORED = const(21)
 MAINTENANCE_START = const(30)
@@ -54,6 +55,7 @@ COMMAND = const(70)
 SERVICE_MODE = const(80)
 ENROLMENT = const(81)  # a credential enrolled or refused (PRT-ENROL-*)
 UNKNOWN_CARD = const(90)
+TAP_FAILED = const(91)  # an error inside a tap, caught: the tap was refused, the loop goes on
 
 
 def _clip(text):

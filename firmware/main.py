@@ -8,8 +8,11 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     ticks_ms()                  monotonic milliseconds (never wrapping: widen ticks_ms())
     rtc_epoch()                 UTC seconds from the RTC, or None; set_rtc(epoch)
     boot_id()                   a number that changes at every boot (persisted by the board)
-    partitions()                (journal, roster, config, log) flash objects
-    identity()                  (tenant code, terminal ID, secret bytes)
+    partitions()                (journal, roster, config, log[, boot counter]) flash objects;
+                                the boot counter (two sectors, firmware.bootcount) keeps
+                                nonces from repeating across boots (PRT-SAFE-1)
+    identity()                  (tenant code, terminal ID, secret: bytes, or the hex text the
+                                receiver printed at registration, PRT-AUTH-1)
     entropy()                   a few random bytes (os.urandom) for the uplink's jitter, or b""
     reader_selftest()           None when the reader answers at boot, else what failed (text)
     reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",), None
@@ -24,6 +27,7 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     idle(ms)                    sleep or light-sleep until the next turn
 """
 
+from firmware.bootcount import count_boot
 from firmware.clock import Clock
 from firmware.config import Config
 from firmware.eventlog import COMMAND, CONFIG_FALLBACK, EventLog
@@ -44,7 +48,8 @@ _REBOOT_STATES = ("ready", "clock_invalid", "journal_full")
 class Loop:
     def __init__(self, board):
         self.board = board
-        journal_flash, roster_flash, config_flash, log_flash = board.partitions()
+        parts = board.partitions()
+        journal_flash, roster_flash, config_flash, log_flash = parts[:4]
         self.config = Config(config_flash)
         self.config.load()
         self.log = EventLog.mount(log_flash)
@@ -57,8 +62,11 @@ class Loop:
         self.terminal = Terminal(
             self.journal, self.roster, self.config, self.log, Clock(), boot_id, board.name
         )
+        boot_count = count_boot(parts[4] if len(parts) > 4 else None, self.log, now, boot_id)
         tenant, terminal_id, secret = board.identity()
-        self.uplink = Uplink(self.terminal, tenant, terminal_id, secret, None, board.entropy())
+        self.uplink = Uplink(
+            self.terminal, tenant, terminal_id, secret, None, board.entropy(), boot_count
+        )
         self.in_flight = None  # the Send being answered
         self.perform(self.terminal.boot(now, board.rtc_epoch(), board.reader_selftest()))
         self.uplink.start(now)

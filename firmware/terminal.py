@@ -13,6 +13,7 @@ A tap answers OK only after ``Journal.append`` returned a sequence number: the p
 from micropython import const
 
 from firmware import VERSION, eventlog, texts
+from firmware.clock import plausible
 from firmware.fsm import Machine
 from firmware.journal import FULL, STATE_FULL, STATE_NEARLY_FULL
 from firmware.punch import (
@@ -164,6 +165,8 @@ class Terminal:
         self._ntp_asked = False
         self._pending = (None, Punch(0))  # (event, punch) of the tap being recorded
         self.taps = 0
+        self._time_refused = False  # a refused time was logged (once per streak)
+        self._seq_at_tap = 0  # last_seq when the tap began (did the failed tap store a punch?)
 
     # ------------------------------------------------------------------- events in
 
@@ -182,6 +185,8 @@ class Terminal:
         """
         self._now = now_ms
         self.use_config()
+        if rtc_epoch is not None and not plausible(rtc_epoch):
+            self._refuse_time(now_ms, rtc_epoch, "RTC")
         if not self.clock.from_rtc(now_ms, rtc_epoch):
             self._log(now_ms, eventlog.CLOCK_INVALID, "no valid RTC at boot")
         self._log(now_ms, eventlog.BOOT, "boot %d fw %s %s" % (self.boot_id, VERSION, self.board))
@@ -286,21 +291,29 @@ class Terminal:
     def card(self, now_ms, card):
         self._now = now_ms
         self.taps += 1
-        self._end_tap()  # a card always starts a new tap
-        self._space_before_tap()
-        if card.readable and card.count == 1 and card.stable:
-            card.employee = self.roster.lookup_card(card.idm)
-        self.machine.fire("card", card)
+        self._seq_at_tap = self.last_seq
+        try:
+            self._end_tap()  # a card always starts a new tap
+            self._space_before_tap()
+            if card.readable and card.count == 1 and card.stable:
+                card.employee = self.roster.lookup_card(card.idm)
+            self.machine.fire("card", card)
+        except Exception as e:  # nothing may escape a tap
+            self._tap_failed("card", e)
         return self._take()
 
     def finger(self, now_ms, finger):
         self._now = now_ms
-        if self.machine.state != "identifying":
-            self._end_tap()  # a finger continues a tap only while one is being identified
-        self._space_before_tap()
-        if finger.result == "match":
-            finger.employee = self.roster.lookup_finger(finger.template)
-        self.machine.fire("finger", finger)
+        self._seq_at_tap = self.last_seq
+        try:
+            if self.machine.state != "identifying":
+                self._end_tap()  # a finger continues a tap only while one is being identified
+            self._space_before_tap()
+            if finger.result == "match":
+                finger.employee = self.roster.lookup_finger(finger.template)
+            self.machine.fire("finger", finger)
+        except Exception as e:
+            self._tap_failed("finger", e)
         return self._take()
 
     def _space_before_tap(self):
@@ -311,8 +324,29 @@ class Terminal:
 
     def key(self, now_ms, key):
         self._now = now_ms
-        self.machine.fire("key", key)
+        try:
+            self.machine.fire("key", key)
+        except Exception as e:
+            self._tap_failed("key", e)
         return self._take()
+
+    def _tap_failed(self, what, e):
+        """An error inside a tap (a bug, a bad roster record, a flash fault): logged, answered
+        with an error screen, and the terminal goes on. Raised into the board's loop it would
+        stop the terminal for good (issue 15, item 13)."""
+        self.machine._queue = []  # events queued by the transition that failed
+        self.machine.state = "feedback"  # its time-out returns to ready (or what applies)
+        self._end_tap()  # nothing of the failed tap leaks into the next
+        self.actions = []
+        try:
+            self._log(self._now, eventlog.TAP_FAILED, ("%s: %r" % (what, e))[:106])
+        except Exception:  # the log's flash may be what failed
+            pass
+        if self.last_seq != self._seq_at_tap:  # the punch is on flash: say so, plainly
+            lang = self.config["language"]
+            self._screen((texts.text("ok", lang),), "ok", "ok", "green")
+        else:
+            self._refuse("store_failed")
 
     def reader_fault(self, now_ms, detail):
         self._now = now_ms
@@ -358,11 +392,16 @@ class Terminal:
         return self._take() + self.status_changed(now_ms)
 
     def set_clock(self, now_ms, epoch, source):
-        """Set the clock from a trusted source: log it, and a jump above the threshold."""
+        """Set the clock from a trusted source: log it, and a jump above the threshold. A time
+        outside the sane range is refused (logged once per streak); returns False then."""
+        if not plausible(epoch):
+            self._refuse_time(now_ms, epoch, source)
+            return False
+        self._time_refused = False
         was_valid = self.clock.valid
         jump = self.clock.set(now_ms, epoch, source)
         if not self.clock.valid:
-            return
+            return False
         if not was_valid:
             self._log(now_ms, eventlog.CLOCK_SET, "set by %s" % source)
             self.actions.append(SetRtc(epoch))
@@ -370,6 +409,12 @@ class Terminal:
         elif self.clock.big_jump(jump):
             self._log(now_ms, eventlog.CLOCK_JUMP, "%+d s by %s" % (jump, source))
             self.actions.append(SetRtc(epoch))
+        return True
+
+    def _refuse_time(self, now_ms, epoch, source):
+        if not self._time_refused:  # a receiver stuck at a bad time answers every heartbeat
+            self._time_refused = True
+            self._log(now_ms, eventlog.CLOCK_REFUSED, "%d by %s out of range" % (epoch, source))
 
     def _stale(self):
         """True if the idle screen no longer shows the current minute or the kind a tap would
@@ -727,7 +772,7 @@ class Terminal:
         self._pending = (data, punch)
         try:
             seq = self.journal.append(punch)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # a flash fault, or a punch it cannot hold
             self._log(self._now, eventlog.JOURNAL_ISSUE, "append failed: %s" % e)
             self.machine.fire("store_failed", data)
             return

@@ -60,7 +60,9 @@ class _Source:
 
 
 class Uplink:
-    def __init__(self, terminal, tenant, terminal_id, secret, settings=None, entropy=b""):
+    def __init__(
+        self, terminal, tenant, terminal_id, secret, settings=None, entropy=b"", boot_count=None
+    ):
         self.terminal = terminal
         self.journal = terminal.journal
         self.clock = terminal.clock
@@ -73,12 +75,14 @@ class Uplink:
             settings or Settings(batch=UPLOAD_BATCH, roster_page=ROSTER_PAGE),
             terminal.boot_id,
             entropy,
+            boot_count,  # firmware.bootcount: no nonce repeats across boots (PRT-SAFE-1)
         )
         self.source = _Source(self)
         self.now_ms = 0
         # The failure streak: [request kind, failures, failure kinds logged, last failure ms],
         # or None while requests succeed. Logged once per kind, counted, ended with its count.
         self._streak = None
+        self._refusing = False  # the client's gate is refusing commands (logged once)
         self.delivered = 0
         self.actions = []  # SetRtc, Reboot and redraws for the board
 
@@ -147,6 +151,9 @@ class Uplink:
     # ----------------------------------------------------------------------- outcomes
 
     def _event(self, now_ms, code, text):
+        """Every event the uplink logs quotes the wire somewhere (a message, an ID, a key):
+        cleaned of control characters here, once (PRT-SAFE-4)."""
+        text = messages.clean(text)
         self.log.append(code, text, self.clock.now(now_ms), now_ms // 1000, self.terminal.boot_id)
 
     def _apply(self, now_ms, out):
@@ -175,6 +182,7 @@ class Uplink:
             self._roster(now_ms, out.roster)
         for cmd in out.commands:
             self._command(now_ms, cmd)
+        self._refusals(now_ms, out)
         if out.enrolment is not None:
             self.actions.extend(t.enrol_result(now_ms, out.enrolment))
         actions = self.actions
@@ -194,8 +202,9 @@ class Uplink:
 
     def _set_clock(self, now_ms, epoch, source):
         t = self.terminal
-        t.set_clock(now_ms, epoch, source)
+        done = t.set_clock(now_ms, epoch, source)
         self.actions.extend(t._take())
+        return done
 
     def _mode(self, now_ms, out):
         t = self.terminal
@@ -240,6 +249,9 @@ class Uplink:
             )
 
     def _config(self, now_ms, config):
+        if self.config.holds(config["version"], config["values"]):
+            self.client.config_applied(config["version"])
+            return None  # already held: not written, not logged (PRT-SAFE-3)
         reason = self.config.apply(config["version"], config["values"])
         if reason is None:
             self._event(now_ms, eventlog.CONFIG_CHANGED, "version %d" % config["version"])
@@ -256,14 +268,30 @@ class Uplink:
         except Exception as e:  # a flash error: keep the old roster
             self._roster_failed(now_ms, e)
 
+    def _refusals(self, now_ms, out):
+        """Commands the client's gate refused (duplicates, over the rate): one event when a
+        burst starts, not one per command (PRT-SAFE-3); the streak ends with a quiet answer."""
+        if out.kind != "heartbeat" or not out.ok:
+            return
+        refused = self.client.gate.take_refused()
+        if refused and not self._refusing:
+            self._event(now_ms, eventlog.COMMAND, "%d commands refused: duplicates or over "
+                        "the rate; further refusals not logged" % refused)  # fmt: skip
+        self._refusing = refused > 0
+
     def _command(self, now_ms, cmd):
         op = cmd["op"]
         if op == "set_config":
+            if self.config.holds(cmd["config"]["version"], cmd["config"]["values"]):
+                self.client.report(cmd["id"], "ok", "unchanged")
+                return  # nothing done, nothing logged (PRT-SAFE-3)
             reason = self._config(now_ms, cmd["config"])
             self.client.report(cmd["id"], "ok" if reason is None else "rejected", reason or "")
         elif op == "set_time":
-            self._set_clock(now_ms, cmd["time"], "command")
-            self.client.report(cmd["id"], "ok", "")
+            if self._set_clock(now_ms, cmd["time"], "command"):
+                self.client.report(cmd["id"], "ok", "")
+            else:
+                self.client.report(cmd["id"], "rejected", "time out of range")
         elif op == "reboot":
             self.client.report(cmd["id"], "ok", "")
             self.actions.append(Reboot())

@@ -39,6 +39,7 @@ from protocol.codes import (
     UNKNOWN_EMPLOYEE,
     ProtocolError,
 )
+from protocol.commandgate import CommandGate
 from protocol.http import HttpError, ResponseParser
 
 # Error classes of MNG-04 (PRT-CLI-9), plus replies that could not be trusted.
@@ -70,7 +71,11 @@ _HEAD = (
     "Content-Length: %d\r\n\r\n"
 )
 
+# Nonce (PRT-AUTH-5): boot counter, per-boot random salt, request counter; 24 hex digits.
+_NONCE = "%08x%08x%08x"
+
 _STALE_RETRIES = const(2)
+_RESULTS_GAP_MS = const(10000)  # command results go at most this often (PRT-SAFE-3)
 _POISON_STRIKES = const(2)
 
 
@@ -111,7 +116,7 @@ class Identity:
                 raise ValueError("tenant, terminal and host: one word each, no line breaks")
         self.tenant = tenant
         self.terminal = terminal
-        self.secret = secret
+        self.secret = sign.secret_key(secret)  # bytes, or the receiver's hex (PRT-AUTH-1)
         self.firmware = firmware
         self.board = board
         self.host = host
@@ -207,17 +212,20 @@ def firmware_allowed(firmware, minimum):
 
 
 class Client:
-    def __init__(self, identity, settings=None, boot_id=0, entropy=b""):
+    def __init__(self, identity, settings=None, boot_id=0, entropy=b"", boot_count=None):
         self.identity = identity
         self.settings = settings or Settings()
         self.boot_id = boot_id
         self.batch_limit = self.settings.batch
         self.body_limit = self.settings.body
         self.heartbeat_ms = self.settings.heartbeat_s * 1000
-        seed = "%s/%s/%d/" % (identity.tenant, identity.terminal, boot_id)
+        # The nonce's first part never repeats for this terminal (PRT-AUTH-5, PRT-SAFE-1): the
+        # persisted boot counter (firmware.bootcount), or the boot ID on a board without one.
+        self.boot_count = (boot_id & 0xFFFF) if boot_count is None else boot_count
+        seed = "%s/%s/%d/%d/" % (identity.tenant, identity.terminal, boot_id, self.boot_count)
         self._seed = seed.encode() + bytes(entropy)
         self._draws = 0
-        self._nonce_salt = self._random16()
+        self._nonce_salt = self._salt()
         self._counter = 0
         self.mode = MODE_UNKNOWN
         self.time_offset = None  # service seconds minus now_ms // 1000, once known
@@ -244,6 +252,8 @@ class Client:
         self._log_after = -1  # >= 0 while an event-log upload is requested
         self._log_command = None
         self._enrol = {}  # a requested enrolment {"code", "m", "cred"} (empty: none)
+        self.gate = CommandGate()  # the receiver's commands: de-duplicated, rate-limited
+        self._beat_ms = -_RESULTS_GAP_MS  # when the last heartbeat was sent
 
     # ------------------------------------------------------------------------------ inputs
 
@@ -273,7 +283,8 @@ class Client:
 
     def report(self, command_id, status, detail=""):
         """Result of a command the caller executed; sent with the next heartbeat."""
-        self._results.append({"id": command_id, "status": status, "detail": detail[:200]})
+        detail = messages.clean(detail[:200])  # it may quote the wire (an op, a key)
+        self._results.append({"id": command_id, "status": status, "detail": detail})
 
     def roster_applied(self, version):
         """The caller is done with the last roster page and holds ``version``: roster requests
@@ -339,7 +350,7 @@ class Client:
             e = self._enrol
             body = messages.enrol_body(e["code"], e["m"], e["cred"])
             return self._send(now_ms, ENROL, "POST", "/v1/enrol", body)
-        if self._results and not self._resend:
+        if self._results and not self._resend and now_ms >= self._beat_ms + _RESULTS_GAP_MS:
             return self._heartbeat(now_ms, source)
         if self._resend:
             send = self._resend_batch(now_ms, source)
@@ -360,11 +371,13 @@ class Client:
                 return send
         if now_ms >= self._heartbeat_at:
             return self._heartbeat(now_ms, source)
+        if self._results and self._beat_ms + _RESULTS_GAP_MS < self._heartbeat_at:
+            return Wait(self._beat_ms + _RESULTS_GAP_MS)
         return Wait(self._heartbeat_at)
 
     def _send(self, now_ms, kind, method, target, body, seqs=()):
         self._counter += 1
-        nonce = "%04x%04x%08x" % (self.boot_id & 0xFFFF, self._nonce_salt, self._counter)
+        nonce = _NONCE % (self.boot_count & 0xFFFFFFFF, self._nonce_salt, self._counter)
         clock = self.service_time(now_ms)
         ident = self.identity
         message = sign.request_string(
@@ -428,6 +441,7 @@ class Client:
             body["results"] = results
         send = self._send(now_ms, HEARTBEAT, "POST", "/v1/heartbeat", messages.dumps(body))
         self._flight["results"] = len(results)
+        self._beat_ms = now_ms
         return send
 
     def _fits(self, parts, size, piece):
@@ -647,7 +661,7 @@ class Client:
         elif kind == HEARTBEAT:
             info = messages.decode_heartbeat_reply(reply.body)
         elif kind == ROSTER:
-            info = messages.decode_roster_reply(reply.body)
+            info = messages.decode_roster_reply(reply.body, self.settings.roster_page)
         elif kind == ENROL:
             info = messages.decode_enrol_reply(reply.body)
         else:
@@ -753,7 +767,7 @@ class Client:
         if info["roster"] is not None:
             self.server_roster = info["roster"]
         self._apply_maintenance(now_ms, info["maintenance"], info["windows"], out)
-        for cmd in info["commands"]:
+        for cmd in self.gate.admit(now_ms, info["commands"], self.report):
             op = cmd["op"]
             if op == "resend":
                 self._resend.append([cmd["id"], cmd["from"], cmd["to"], 0])
@@ -816,7 +830,7 @@ class Client:
         if code == REPLAYED and signed and self._stale < _STALE_RETRIES:
             # Our nonce was used before (a boot ID that repeated): draw a new salt, retry now.
             self._stale += 1
-            self._nonce_salt = self._random16()
+            self._nonce_salt = self._salt()
             out, flight = self._outcome(False)
             out.error, out.status, out.code = SERVER_CODE, status, code
             out.log = "%s refused: %s; new nonce salt" % (flight["kind"], text)
@@ -901,6 +915,10 @@ class Client:
         self._draws += 1
         digest = hashlib.sha256(self._seed + str(self._draws).encode()).digest()
         return (digest[0] << 8) | digest[1]
+
+    def _salt(self):
+        """32 random bits for the nonce, from the board's entropy (PRT-AUTH-5)."""
+        return (self._random16() << 16) | self._random16()
 
     def _jitter(self, span_ms):
         """Uniform in [0, span_ms): spreads a fleet that shares a schedule (PRT-CLI-4)."""

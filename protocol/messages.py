@@ -76,6 +76,51 @@ def get_str(obj, key, path, max_len=MAX_TEXT, required=True, default=None):
     return value
 
 
+def _control_at(raw, i):
+    """Length in bytes of the control character at ``raw[i]`` (UTF-8), 0 if it is none: C0
+    (U+0000-U+001F), DEL, C1 (U+0080-U+009F), U+2028/2029 (line and paragraph separators) and
+    U+202A-U+202E, U+2066-U+2069 (bidirectional overrides, which reorder a display line)."""
+    b = raw[i]
+    if b < 32 or b == 127:
+        return 1
+    if b == 0xC2 and i + 1 < len(raw) and raw[i + 1] < 0xA0:
+        return 2
+    if b == 0xE2 and i + 2 < len(raw):
+        c, d = raw[i + 1], raw[i + 2]
+        if (c == 0x80 and 0xA8 <= d <= 0xAE) or (c == 0x81 and 0xA6 <= d <= 0xA9):
+            return 3
+    return 0
+
+
+def clean(text):
+    """``text`` with every control character replaced by "?" (PRT-SAFE-4): text from the wire
+    goes into the event log and onto the display, and must not forge a log line, move the
+    cursor or reorder what is shown. Text without any is returned as it is (no allocation).
+    Works on the UTF-8 bytes: ``chr()`` would intern characters as qstrs on MicroPython."""
+    raw = text.encode()
+    i = 0
+    while i < len(raw) and not _control_at(raw, i):
+        i += 1
+    if i == len(raw):
+        return text
+    out = bytearray(raw[:i])
+    while i < len(raw):
+        n = _control_at(raw, i)
+        if n:
+            out.append(63)  # "?"
+            i += n
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode()
+
+
+def get_text(obj, key, path, max_len=MAX_TEXT, required=True, default=None):
+    """A free text (a message, a name, a notice) for logging or display: a string, cleaned."""
+    value = get_str(obj, key, path, max_len, required, default)
+    return clean(value) if isinstance(value, str) else value
+
+
 def get_bool(obj, key, path, required=True, default=None):
     value = _member(obj, key, path, required, bool, "must be true or false")
     return default if value is None else value
@@ -269,7 +314,7 @@ def decode_heartbeat(body):
             {
                 "id": get_str(item, "id", path, 64),
                 "status": status,
-                "detail": get_str(item, "detail", path, MAX_TEXT, False, ""),
+                "detail": get_text(item, "detail", path, MAX_TEXT, False, ""),
             }
         )
     return {
@@ -295,7 +340,7 @@ def decode_log(body, max_events):
                 "t": get_int(item, "t", path, 0, MAX_TIME, False, None),
                 "up": get_int(item, "up", path, 0, MAX_TIME, False, 0),
                 "boot": get_int(item, "boot", path, 0, MAX_BOOT, False, 0),
-                "text": get_str(item, "text", path, MAX_TEXT, False, ""),
+                "text": get_text(item, "text", path, MAX_TEXT, False, ""),
             }
         )
     return events
@@ -311,7 +356,8 @@ def decode_window(obj, path):
     end = get_int(obj, "end", path, 0, MAX_TIME)
     if end < start:
         _bad(path + "end", "before start")
-    return {"start": start, "end": end, "notice": get_str(obj, "notice", path, MAX_TEXT, False, "")}
+    notice = get_text(obj, "notice", path, MAX_TEXT, False, "")  # shown (PRT-SAFE-4)
+    return {"start": start, "end": end, "notice": notice}
 
 
 def decode_maintenance(obj, path):
@@ -465,8 +511,9 @@ def decode_employee(obj, path):
     for i in range(len(lines)):
         if not isinstance(lines[i], str) or len(lines[i]) > 64:
             _bad("%slines[%d]" % (path, i), "must be text of at most 64 characters")
-    obj["code"] = get_str(obj, "code", path, 32)
-    obj["name"] = get_str(obj, "name", path, 64)
+        lines[i] = clean(lines[i])  # shown on the display (PRT-SAFE-4)
+    obj["code"] = get_text(obj, "code", path, 32)
+    obj["name"] = get_text(obj, "name", path, 64)
     obj["lang"] = get_str(obj, "lang", path, 8, False, "")
     obj["cards"] = cards
     obj["fingers"] = fingers
@@ -474,15 +521,18 @@ def decode_employee(obj, path):
     return obj
 
 
-def decode_roster_reply(body):
+def decode_roster_reply(body, max_employees=1000):
+    """A roster page; more than ``max_employees`` (the ``limit`` the terminal asked for) is
+    refused before any employee is looked at (PRT-SAFE-5)."""
     obj = loads(body, "reply")
-    upsert = get_list(obj, "upsert", "", 1000, False)
+    upsert = get_list(obj, "upsert", "", max_employees, False)
     for i in range(len(upsert)):
         decode_employee(upsert[i], "upsert[%d]." % i)
     delete = get_list(obj, "delete", "", 1000, False)
     for i in range(len(delete)):
         if not isinstance(delete[i], str) or len(delete[i]) > 32:
             _bad("delete[%d]" % i, "must be an employee code of at most 32 characters")
+        delete[i] = clean(delete[i])  # as the upserted codes are
     return {
         "time": get_int(obj, "time", "", 0, MAX_TIME),
         "version": get_int(obj, "version", "", 0, MAX_SEQ),
@@ -523,8 +573,8 @@ def decode_enrol_reply(body):
     obj = loads(body, "reply")
     return {
         "time": get_int(obj, "time", "", 0, MAX_TIME),
-        "code": get_str(obj, "code", "", 32),
-        "name": get_str(obj, "name", "", 64),
+        "code": get_text(obj, "code", "", 32),
+        "name": get_text(obj, "name", "", 64),
         "roster": get_int(obj, "roster", "", 0, MAX_SEQ),
     }
 
@@ -535,8 +585,8 @@ def decode_error(body):
         obj = loads(body, "error")
         return {
             "code": get_int(obj, "code", "", 0, 0xFFFF),
-            "message": get_str(obj, "message", "", MAX_TEXT, False, ""),
-            "field": get_str(obj, "field", "", 100, False, ""),
+            "message": get_text(obj, "message", "", MAX_TEXT, False, ""),
+            "field": get_text(obj, "field", "", 100, False, ""),
             "retry_after": get_int(obj, "retry_after", "", 0, MAX_TIME, False, None),
             "end": get_int(obj, "end", "", 0, MAX_TIME, False, None),
             "time": get_int(obj, "time", "", 0, MAX_TIME, False, None),

@@ -13,6 +13,26 @@ from micropython import const
 
 SCHEME = "hmac-sha256="
 _BLOCK = const(64)
+MIN_SECRET = const(16)  # bytes (PRT-AUTH-1)
+
+
+def secret_key(secret):
+    """The HMAC key of PRT-AUTH-1 from a terminal's secret: bytes as they are, or the hex text
+    the receiver printed when the terminal was registered (``dakoku cloud terminal add``),
+    decoded. Never the hex text itself as the key. ValueError, naming the secret, for
+    anything that is not hex or is shorter than 16 bytes."""
+    if isinstance(secret, str):
+        text = secret.strip()
+        try:
+            secret = unhexlify(text)
+        except ValueError:
+            secret = None
+        if secret is None or not text:
+            raise ValueError("secret: hex digits expected, as dakoku cloud terminal add prints")
+    secret = bytes(secret)
+    if len(secret) < MIN_SECRET:
+        raise ValueError("secret: at least 16 bytes (32 hex digits)")
+    return secret
 
 
 # The last key's padded forms, (key, inner pad, outer pad): a terminal signs and verifies every

@@ -12,12 +12,13 @@ Until the simulator issue replaces it, this is the desktop harness of issue 5.
 """
 
 from firmware import eventlog, texts
+from firmware.bootcount import count_boot
 from firmware.clock import Clock
 from firmware.config import Config
 from firmware.eventlog import EventLog
 from firmware.journal import Journal
 from firmware.roster import Roster
-from firmware.terminal import Beep, Card, Finger, Show, SyncClock, Terminal
+from firmware.terminal import Beep, Card, Finger, SetRtc, Show, SyncClock, Terminal
 from firmware.uplink import Uplink
 from protocol.client import NO_LINK, NO_ROUTE, Send
 from protocol.memstore import MemoryStore
@@ -78,6 +79,7 @@ class Rig:
         self.log_flash = flash("log", 4)
         # (tenant, terminal ID, secret): the rig's own, or those a real receiver issued
         self.tenant, self.terminal_id, self.secret = identity
+        self.boot_flash = flash("bootcount", 2)  # firmware.bootcount (PRT-SAFE-1)
         self.store = MemoryStore()
         self.store.add_tenant(self.tenant)
         self.store.add_terminal(self.tenant, self.terminal_id, self.secret)
@@ -106,6 +108,7 @@ class Rig:
         if reader is not None:
             self.reader_selftest = reader.selftest_result
         self.last_exchange = ""  # kind of the last uplink request (benchmarks report it)
+        self.rtc_writes = []  # epochs the terminal wrote to the RTC (SetRtc)
         self.power_on()
 
     def power_on(self):
@@ -123,7 +126,10 @@ class Rig:
         )
         for problem in self.config.problems:
             self.log.append(eventlog.CONFIG_FALLBACK, problem[:100], None, 0, self.boot_id)
-        self.uplink = Uplink(self.terminal, self.tenant, self.terminal_id, self.secret)
+        boot_count = count_boot(self.boot_flash, self.log, self.now, self.boot_id)
+        self.uplink = Uplink(
+            self.terminal, self.tenant, self.terminal_id, self.secret, None, b"", boot_count
+        )
         rtc = None if self.rtc is None else self.rtc + self.now // 1000
         self._out(self.terminal.boot(self.now, rtc, self.reader_selftest))
         self.uplink.start(self.now)
@@ -153,6 +159,8 @@ class Rig:
                 self.beeps.append((self.now, a.pattern))
                 if len(self.beeps) > self.keep:
                     del self.beeps[: len(self.beeps) - self.keep // 2]
+            elif isinstance(a, SetRtc):
+                self.rtc_writes.append(a.epoch)
             elif isinstance(a, SyncClock):
                 self.ntp_requests.append(self.now)
                 epoch = self.service_time() if self.network and self.ntp else None

@@ -22,8 +22,11 @@ file (``path=``); every operation is counted for benchmarks.
 """
 
 
-class PowerCut(Exception):
-    """The simulated supply dropped during a flash operation."""
+class PowerCut(BaseException):
+    """The simulated supply dropped during a flash operation.
+
+    A BaseException, like KeyboardInterrupt: on a board the power cut stops everything, so no
+    ``except Exception`` in the firmware (the tap's guard, the uplink's) may catch it."""
 
 
 class XorShift32:

@@ -22,6 +22,7 @@ class FakeBoard:
             SimulatedNorFlash(1024, 16),
             SimulatedNorFlash(1024, 2),
             SimulatedNorFlash(1024, 4),
+            SimulatedNorFlash(1024, 2),  # the boot counter (PRT-SAFE-1)
         )
         self.shown = []
         self.beeps = []

@@ -322,7 +322,7 @@ def test_a_repeated_boot_id_gets_fresh_nonces_after_one_replay_answer():
 
 def test_wrong_secret_is_refused_with_res_2_and_nothing_stored():
     """PRT-AUTH-2, PRT-CLI-10"""
-    w = Wire(secret=b"wrong secret")
+    w = Wire(secret=b"wrong secret, 16+ bytes")
     w.source.add(1)
     out = w.step()
     assert out.status == 401 and out.code == codes.BAD_SIGNATURE and "[res=2]" in out.log

@@ -359,7 +359,10 @@ def _admin(store, args) -> int:
         if action == "add":
             secret = store.add_terminal(args.tenant, args.id, label=args.label)
             out(f"terminal {args.id} added to {args.tenant}\n")
-            out(f"secret (shown once; put it in the terminal's configuration):\n{secret.hex()}\n")
+            out(
+                "secret (shown once; give it to the terminal as it is: 16 bytes in hex, and the "
+                f"HMAC key is the decoded bytes, PRT-AUTH-1):\n{secret.hex()}\n"
+            )
         elif action == "list":
             store.tenant_info(args.tenant)
             for t in store.iter_terminals(args.tenant):
