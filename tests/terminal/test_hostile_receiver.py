@@ -88,8 +88,8 @@ def test_a_recorded_answer_replayed_after_the_boot_id_repeats_is_refused():
     r.service = replay
     r.exchange()
     assert b"/v1/hello" in seen[0] and _nonce(seen[0]) != _nonce(hello_request)
-    last = r.uplink._last_error
-    assert r.terminal.mode == "offline" and last is not None and last[0] == BAD_REPLY
+    streak = r.uplink._streak  # [request kind, failures, failure kinds logged, last ms]
+    assert r.terminal.mode == "offline" and streak is not None and streak[2][-1][0] == BAD_REPLY
     assert abs(r.clock.now(r.now) - (r.epoch0 + 3600)) < 5  # not set back an hour
     jumps = [e for e in events(r, eventlog.CLOCK_JUMP) if e["up"] >= 3600]
     assert jumps == []
@@ -338,8 +338,8 @@ def test_a_roster_page_larger_than_asked_is_refused_and_nothing_applied():
     refused = [e["text"] for e in events(r, eventlog.NET_ERROR)]
     assert refused and "more than 5" in refused[0]
     assert r.uplink.client.mode == "offline"  # a bad reply (PRT-CLI-10), then back-off
-    last = r.uplink._last_error
-    assert last is not None and last[0] == BAD_REPLY
+    streak = r.uplink._streak  # [request kind, failures, failure kinds logged, last ms]
+    assert streak is not None and streak[2][-1][0] == BAD_REPLY
 
 
 # ------------------------------------------------------------------ item 14: command floods

@@ -141,7 +141,9 @@ def test_reader_faults_reach_the_display_and_a_reboot_command_waits_for_idle():
     store.pending[(TENANT, TERMINAL)] = [{"id": "r1", "op": "reboot"}]
     loop = run(board, turns=30)
     assert any(s[2][0] == "リーダー異常" for s in board.shown)
-    for _ in range(300 * 50 + 100):  # the heartbeat brings the reboot command
+    # The heartbeat (300 s) brings the reboot command; its result goes at least 10 s after that
+    # heartbeat (PRT-SAFE-3), and the reboot waits for it (issue 13).
+    for _ in range(320 * 50):
         loop.turn()
         board.idle(20)
         if board.rebooted:
@@ -175,7 +177,7 @@ def test_a_reboot_command_waits_until_its_results_and_those_beside_it_are_delive
     ]
     loop = run(board, turns=30)
     loop.uplink.client._heartbeat_at = board.now  # the heartbeat is due now
-    for _ in range(100):
+    for _ in range(15 * 50):  # results go at least 10 s after that heartbeat (PRT-SAFE-3)
         loop.turn()
         board.idle(20)
         if board.rebooted:
