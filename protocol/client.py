@@ -358,8 +358,10 @@ class Client:
         # No next page until roster_applied() (the caller is still applying one).
         fetching = not self._roster_wait and (
             self._roster_cursor is not None
-            or (self.server_roster > self.roster_version
-            and self.server_roster != self._roster_refused)
+            or (
+                self.server_roster > self.roster_version
+                and self.server_roster != self._roster_refused
+            )
         )
         if fetching:
             if now_ms >= self._roster_next:
