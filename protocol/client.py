@@ -250,7 +250,7 @@ class Client:
         self._roster_wait = False  # a page was handed over and roster_applied() not called yet
         self._roster_refused = -1  # a receiver roster version the caller could not hold
         self._log_after = -1  # >= 0 while an event-log upload is requested
-        self._log_command = None
+        self._log_commands = []  # upload_log commands answered when the upload ends
         self._log_next = 0  # no event-log upload before this (the receiver's high stalled)
         self._log_stalls = 0
         self._enrol = {}  # a requested enrolment {"code", "m", "cred"} (empty: none)
@@ -572,9 +572,9 @@ class Client:
     def _log_done(self, status, detail):
         self._log_after = -1
         self._log_stalls = 0
-        if self._log_command is not None:
-            self.report(self._log_command, status, detail)
-            self._log_command = None
+        for command_id in self._log_commands:
+            self.report(command_id, status, detail)
+        self._log_commands = []
 
     def _log_reply(self, now_ms, info, out):
         """PRT-LOG-1: continue after ``high``; a ``high`` that does not advance is retried
@@ -647,7 +647,7 @@ class Client:
         out = Outcome(flight["kind"], ok)
         return out, flight
 
-    def _fail(self, now_ms, error_class, text, status=0, code=None, wait_ms=None):
+    def _fail(self, now_ms, error_class, text, status=0, code=None):
         out, flight = self._outcome(False)
         out.error = error_class
         out.status = status
@@ -657,8 +657,7 @@ class Client:
             self.mode = MODE_OFFLINE
             self._need_hello = True  # PRT-CLI-1: hello again once the service answers
         self._failures += 1
-        wait = self._backoff() if wait_ms is None else wait_ms
-        self._next_try = now_ms + wait
+        self._next_try = now_ms + self._backoff()
         out.retry_at = self._next_try
         out.mode = self.mode
         out.log = "%s failed: %s" % (flight["kind"] or "request", text)
@@ -855,8 +854,11 @@ class Client:
             elif op == "upload_now":
                 self.report(cmd["id"], "ok", "")
             elif op == "upload_log":
-                self._log_after = cmd["since"]
-                self._log_command = cmd["id"]
+                # A second request while one runs: one upload from the lower start answers
+                # both (each is reported once, PRT-CMD-2).
+                if self._log_after < 0 or cmd["since"] < self._log_after:
+                    self._log_after = cmd["since"]
+                self._log_commands.append(cmd["id"])
             elif op in messages.COMMAND_OPS:
                 commands = list(out.commands)  # a list of its own: the default is shared
                 commands.append(cmd)
@@ -904,7 +906,8 @@ class Client:
     def _refusal(self, now_ms, reply, signed):
         """A non-200 answer: classify it (PRT-CLI-9) and decide when to try again. Its
         ``Retry-After`` holds whatever else decides the next try (PRT-CLI-5): no request
-        goes before it, not after link_up() or enrol() either."""
+        goes before it, not after link_up() or enrol() either; the back-off holds too, so
+        a Retry-After of 0 or 1 on every answer cannot make the terminal spin."""
         status = reply.status
         err = messages.decode_error(reply.body)
         retry_after = _retry_after(reply.header("retry-after"))
@@ -913,23 +916,21 @@ class Client:
         if retry_after is not None and not maintenance:
             wait_ms = self._after(retry_after)  # maintenance has a jitter of its own
             self._not_before = now_ms + wait_ms
-        out = self._classify(now_ms, reply, signed, err, retry_after, wait_ms)
+        out = self._classify(now_ms, reply, signed, err, retry_after)
         if wait_ms is not None:
             if self._next_try < self._not_before:
                 self._next_try = self._not_before
             out.retry_at = self._next_try
         return out
 
-    def _classify(self, now_ms, reply, signed, err, retry_after, wait_ms):
+    def _classify(self, now_ms, reply, signed, err, retry_after):
         flight = self._flight
         status = reply.status
-        if status not in (429, 503):
-            wait_ms = None  # a back-off, or the Retry-After if that is later
         if err is None:
             text = "HTTP %d" % status
             if status == 413:
                 return self._too_large(now_ms, flight, text, status, None)
-            return self._fail(now_ms, HTTP_STATUS, text, status, None, wait_ms)
+            return self._fail(now_ms, HTTP_STATUS, text, status, None)
         code = err["code"]
         text = "[res=%d] %s" % (code, err["message"] or TEXT.get(code, "error"))
         if signed and ((code == STALE_TIME and err["time"] is not None) or code == REPLAYED):
@@ -943,7 +944,7 @@ class Client:
             out.retry_at = self._next_try
             return out
         if code == RATE_LIMITED or status in (429, 503):
-            out = self._fail(now_ms, SERVER_CODE, text, status, code, wait_ms)
+            out = self._fail(now_ms, SERVER_CODE, text, status, code)
             self.mode = out.mode = MODE_ONLINE
             return out
         if (

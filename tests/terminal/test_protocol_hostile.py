@@ -149,6 +149,24 @@ def test_retry_after_on_a_server_error_or_a_proxy_error_is_honoured():
         assert w.run(max_steps=5) and held(w) == [1]
 
 
+def test_a_retry_after_of_zero_or_one_on_every_answer_does_not_make_the_client_spin():
+    """PRT-CLI-4, PRT-CLI-5 (found by the stateful test: 270 requests in 300 s)"""
+    for retry in ("0", "1"):
+        w = Wire()
+        w.step()
+        w.source.add(1)
+        body = b'{"code":10,"message":"slow down","retry_after":%s}' % retry.encode()
+
+        def busy(request, reply, retry=retry, body=body):
+            return answer(request, 429, body, [("Retry-After", retry)])
+
+        w.fault = busy
+        start = w.now
+        while w.now < start + 300 * 1000 and len(w.sent) < 100:
+            w.step()
+        assert len(w.sent) <= 10, (retry, len(w.sent))  # the back-off grows: 5, 10, 20, … s
+
+
 # -------------------------------------------------------------- 6. batch limit after set-aside
 
 
@@ -247,6 +265,24 @@ def test_an_event_log_upload_whose_high_stalls_backs_off_and_heartbeats_go_on():
     assert kinds.count(C.LOG) <= 3 and kinds.count(C.HEARTBEAT) >= 3
     result = [r[2] for r in w.store.results if r[2]["id"] == "L"]
     assert result and result[0]["status"] == "failed" and "0" in result[0]["detail"]
+
+
+def test_two_upload_log_commands_while_one_runs_are_both_answered():
+    """PRT-CMD-2, PRT-LOG-1 (found by the stateful test: the first was never answered)"""
+    w = Wire()
+    w.source.events = [{"n": i, "code": 40, "up": i, "boot": 7, "text": "ev"} for i in range(1, 8)]
+    w.settle()
+    w.store.pending[(TENANT, TERMINAL)] = [
+        {"id": "L1", "op": "upload_log", "since": 4},
+        {"id": "L2", "op": "upload_log", "since": 2},
+    ]
+    w.now += 300 * 1000
+    w.run(max_steps=8, until=lambda: len(w.store.results) >= 2)
+    assert sorted(w.store.logs[(TENANT, TERMINAL)]) == [3, 4, 5, 6, 7]
+    assert sorted((r[2]["id"], r[2]["status"]) for r in w.store.results) == [
+        ("L1", "ok"),
+        ("L2", "ok"),
+    ]
 
 
 # ------------------------------------------------------------------------------ 3, 4. roster
