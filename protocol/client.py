@@ -243,7 +243,7 @@ class Client:
         self._resend = []  # resend commands in progress
         self._results = []
         self._roster_cursor = None
-        self._roster_fetch = None  # version of the fetch in progress (its first page's)
+        self._roster_fetch = 0  # version of the fetch in progress (its first page's)
         self._roster_restarts = 0  # fetches started again because the version moved
         self._roster_next = 0  # no roster request before this (a receiver's cursor stalled)
         self._roster_errors = 0

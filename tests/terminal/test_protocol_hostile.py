@@ -85,7 +85,7 @@ def test_a_receiver_clock_that_steps_three_times_does_not_lock_the_terminal_out(
     w = Wire()
     w.step()
     stepped = [0]
-    w.server_time = lambda: EPOCH + w.now // 1000 + 1000 * stepped[0]
+    w.server_time = lambda: EPOCH + w.now // 1000 + 1000 * stepped[0]  # type: ignore[method-assign]
     w.source.add(1)
     for _ in range(3):
         stepped[0] += 1  # the receiver's clock steps before each request

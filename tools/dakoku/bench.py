@@ -153,12 +153,20 @@ def bench_receiver() -> dict:
     return run()
 
 
+def bench_stateful() -> dict:
+    """The protocol's stateful property test (issue 15) with many more examples."""
+    from dakoku.bench_stateful import bench_stateful as run
+
+    return run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
     "protocol": bench_protocol,
     "firmware": bench_firmware,
     "receiver": bench_receiver,
+    "stateful": bench_stateful,
 }
 
 
