@@ -88,7 +88,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.store = make_store()
         self.server = PickyServer(self.store)
         identity = Identity(TENANT, TERMINAL, SECRET, "1.2.0", "pit-esp32")
-        self.client = Client(identity, Settings(), boot_id=7, entropy=b"stateful")
+        settings = Settings(roster_page=3, log_batch=20)  # multi-page fetches and uploads
+        self.client = Client(identity, settings, boot_id=7, entropy=b"stateful")
         self.source = Source()
         self.now = 0
         self.offset = 0  # the receiver's clock minus the terminal's first idea of it, seconds
@@ -100,6 +101,8 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.retry_after_500 = None
         self.churn = 0  # roster answers preceded by a roster change
         self.employees = 1
+        for _ in range(8):  # a full fetch takes several pages of three
+            self.change_roster_now(True)
         self.poisoned = set()
         self.aside = set()
         self.commands = []  # ids queued at the receiver
@@ -151,7 +154,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             if self.proxy[2] <= 0:
                 self.proxy = None
         else:
-            if send.kind == C.ROSTER and self.churn:
+            if send.kind == C.ROSTER and self.churn and b"&after=" in send.data.split(b"\r\n")[0]:
                 self.churn -= 1
                 self.change_roster_now(True)
             reply = self.server.handle(send.data, self.server_time())
@@ -240,6 +243,16 @@ class ProtocolMachine(RuleBasedStateMachine):
     @rule(count=st.integers(1, 30))
     def tap(self, count):
         self.source.add(count)
+        self.client.upload_now(self.now)  # what the uplink does for a stored punch
+
+    @rule()
+    def link_flap(self):
+        self.client.link_down(self.now)
+        self.client.link_up(self.now)
+
+    @rule(card=st.integers(0, 3))
+    def enrol(self, card):
+        self.client.enrol(self.now, "E001", 1, bytes([9, card, 0, 0, 0, 0, 0, 1]))
 
     @rule(seconds=st.sampled_from([0, 1, 5, 30, 300, 900]))
     def wait(self, seconds):
@@ -287,10 +300,15 @@ class ProtocolMachine(RuleBasedStateMachine):
     def clock_step(self, seconds):
         self.offset += seconds
 
-    @rule(batch=st.sampled_from([1, 5, 10, 37, 100]), body=st.sampled_from([1024, 2048, 16384]))
-    def limits(self, batch, body):
+    @rule(
+        batch=st.sampled_from([1, 5, 10, 37, 100]),
+        body=st.sampled_from([1024, 2048, 16384]),
+        page=st.sampled_from([1, 2, 200]),
+    )
+    def limits(self, batch, body, page):
         self.server.settings.batch = batch
         self.server.settings.body = body
+        self.server.settings.roster_page = page  # fewer than the terminal asks for: legal
 
     @rule(pick=st.integers(0, 40))
     def poison(self, pick):
@@ -316,6 +334,7 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @rule(count=st.integers(1, 4))
     def roster_churn(self, count):
+        """The roster changes before each of the next ``count`` pages after a first one."""
         self.churn = count
 
     @rule(
