@@ -9,8 +9,8 @@ from protocol_machine import ProtocolMachine
 
 TestProtocol = ProtocolMachine.TestCase
 TestProtocol.settings = settings(
-    max_examples=40,
-    stateful_step_count=30,
+    max_examples=120,
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
