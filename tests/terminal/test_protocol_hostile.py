@@ -10,6 +10,7 @@ from protocol_support import (
     TENANT,
     TERMINAL,
     PickyServer,
+    Source,
     Wire,
 )
 
@@ -426,17 +427,6 @@ def test_an_odd_command_or_window_does_not_lose_the_rest_of_the_heartbeat():
     assert results == {"x": "rejected", "y": "ok"}
 
 
-class _Empty:
-    def unsent(self, limit=-1):
-        return iter(())
-
-    def journal_status(self):
-        return {"next_seq": 1, "unsent": 0, "capacity": 10}
-
-    def clock_state(self):
-        return {"synced": False, "boot": 1, "up": 0}
-
-
 def test_retry_after_jitter_is_at_most_ten_percent():
     """PRT-CLI-5"""
     body = b'{"code":10,"message":"slow down","retry_after":10}'
@@ -444,7 +434,7 @@ def test_retry_after_jitter_is_at_most_ten_percent():
     for n in range(20):
         client = Client(Identity(TENANT, "T%04d" % n, SECRET), Settings(), boot_id=1)
         client.start(0, EPOCH)
-        assert isinstance(client.next_action(0, _Empty()), Send)
+        assert isinstance(client.next_action(0, Source()), Send)
         out = client.receive(0, encode_response(429, [("Retry-After", "10")], body))
         waits.append(out.retry_at)
     assert min(waits) >= 10000 and max(waits) <= 11000

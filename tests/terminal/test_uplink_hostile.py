@@ -4,13 +4,11 @@ receivers that do something legal but unusual (issue 15), through the desktop ri
 from firmware import eventlog
 from simulator.door import TENANT, TERMINAL, Rig, card_of
 
-# As tests/terminal/test_terminal.py: room for the rig's four simulated partitions.
-MICROPYTHON_HEAPSIZE = "32M"
+MICROPYTHON_HEAPSIZE = "32M"  # the rig's four simulated partitions, as in test_terminal.py
 
 
-def rig(**kw):
-    kw.setdefault("sector_size", 1024)
-    r = Rig(**kw)
+def rig(employees=10):
+    r = Rig(employees=employees, sector_size=1024)
     r.settle()  # hello, roster
     return r
 
