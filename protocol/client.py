@@ -77,6 +77,8 @@ _NONCE = "%08x%08x%08x"
 _STALE_RETRIES = const(2)
 _RESULTS_GAP_MS = const(10000)  # command results go at most this often (PRT-SAFE-3)
 _POISON_STRIKES = const(2)
+_ROSTER_RESTARTS = const(2)  # fetches started again in a row when the version moved
+_LOG_STALLS = const(3)  # event-log answers whose high did not advance before giving up
 
 
 class Settings:
@@ -216,8 +218,9 @@ class Client:
         self.identity = identity
         self.settings = settings or Settings()
         self.boot_id = boot_id
-        self.batch_limit = self.settings.batch
-        self.body_limit = self.settings.body
+        self.batch_limit = self.settings.batch  # punches per request now (lower while isolating)
+        self.body_limit = self.settings.body  # bytes per request body now (lower after a 413)
+        self._limits = (self.settings.batch, self.settings.body)  # as agreed in the last hello
         self.heartbeat_ms = self.settings.heartbeat_s * 1000
         # The nonce's first part never repeats for this terminal (PRT-AUTH-5, PRT-SAFE-1): the
         # persisted boot counter (firmware.bootcount), or the boot ID on a board without one.
@@ -237,6 +240,7 @@ class Client:
         self.windows = []
         self._need_hello = True
         self._next_try = 0
+        self._not_before = 0  # no request before this (a Retry-After, PRT-CLI-5)
         self._failures = 0
         self._stale = 0
         self._heartbeat_at = 0
@@ -247,10 +251,16 @@ class Client:
         self._resend = []  # resend commands in progress
         self._results = []
         self._roster_cursor = None
+        self._roster_fetch = 0  # version of the fetch in progress (its first page's)
+        self._roster_restarts = 0  # fetches started again because the version moved
+        self._roster_next = 0  # no roster request before this (a receiver's cursor stalled)
+        self._roster_errors = 0
         self._roster_wait = False  # a page was handed over and roster_applied() not called yet
         self._roster_refused = -1  # a receiver roster version the caller could not hold
         self._log_after = -1  # >= 0 while an event-log upload is requested
-        self._log_command = None
+        self._log_commands = []  # upload_log commands answered when the upload ends
+        self._log_next = 0  # no event-log upload before this (the receiver's high stalled)
+        self._log_stalls = 0
         self._enrol = {}  # a requested enrolment {"code", "m", "cred"} (empty: none)
         self.gate = CommandGate()  # the receiver's commands: de-duplicated, rate-limited
         self._beat_ms = -_RESULTS_GAP_MS  # when the last heartbeat was sent
@@ -339,8 +349,9 @@ class Client:
         """The request to send now, or when to ask again (one request in flight, PRT-CLI-2)."""
         if self._flight:
             return Wait(self._flight["deadline"])
-        if now_ms < self._next_try:
-            return Wait(self._next_try)
+        due = self._due()
+        if now_ms < due:
+            return Wait(due)
         if self.maintenance is not None:
             self.maintenance = None  # the announced end (plus jitter) has come: try again
             self._need_hello = True
@@ -350,7 +361,9 @@ class Client:
             e = self._enrol
             body = messages.enrol_body(e["code"], e["m"], e["cred"])
             return self._send(now_ms, ENROL, "POST", "/v1/enrol", body)
-        if self._results and not self._resend and now_ms >= self._beat_ms + _RESULTS_GAP_MS:
+        # PRT-CLI-3: command results go before resend ranges and punches; PRT-SAFE-3: at
+        # least _RESULTS_GAP_MS after the last heartbeat (pending results do not flood).
+        if self._results and now_ms >= self._beat_ms + _RESULTS_GAP_MS:
             return self._heartbeat(now_ms, source)
         if self._resend:
             send = self._resend_batch(now_ms, source)
@@ -359,23 +372,40 @@ class Client:
         send = self._punch_batch(now_ms, source)
         if send is not None:
             return send
-        if self._roster_wait:
-            pass  # the caller is still applying a page: no next page until roster_applied()
-        elif self._roster_cursor is not None or (
-            self.server_roster > self.roster_version and self.server_roster != self._roster_refused
-        ):
-            return self._roster(now_ms)
-        if self._log_after >= 0 and hasattr(source, "log_events"):
+        wake = self._heartbeat_at
+        # No next page until roster_applied() (the caller is still applying one).
+        fetching = not self._roster_wait and (
+            self._roster_cursor is not None
+            or (
+                self.server_roster > self.roster_version
+                and self.server_roster != self._roster_refused
+            )
+        )
+        if fetching:
+            if now_ms >= self._roster_next:
+                return self._roster(now_ms)
+            wake = min(wake, self._roster_next)
+        logging = self._log_after >= 0 and hasattr(source, "log_events")
+        if logging and now_ms >= self._log_next:
             send = self._log(now_ms, source)
             if send is not None:
                 return send
         if now_ms >= self._heartbeat_at:
             return self._heartbeat(now_ms, source)
-        if self._results and self._beat_ms + _RESULTS_GAP_MS < self._heartbeat_at:
-            return Wait(self._beat_ms + _RESULTS_GAP_MS)
-        return Wait(self._heartbeat_at)
+        if self._results and self._beat_ms + _RESULTS_GAP_MS < wake:
+            wake = self._beat_ms + _RESULTS_GAP_MS
+        if logging and self._log_after >= 0:
+            wake = min(wake, self._log_next)
+        return Wait(wake)
 
-    def _send(self, now_ms, kind, method, target, body, seqs=()):
+    def _due(self):
+        """When the next request may go: the back-off or schedule, never before a
+        Retry-After (PRT-CLI-5: link_up(), enrol() and upload_now() shorten only the former)."""
+        if self._next_try > self._not_before:
+            return self._next_try
+        return self._not_before
+
+    def _send(self, now_ms, kind, method, target, body, seqs=(), items=0):
         self._counter += 1
         nonce = _NONCE % (self.boot_count & 0xFFFFFFFF, self._nonce_salt, self._counter)
         clock = self.service_time(now_ms)
@@ -402,6 +432,8 @@ class Client:
             "kind": kind,
             "nonce": nonce,
             "seqs": seqs,
+            "size": len(body),
+            "items": items or len(seqs),  # punches, results or events: what a 413 can halve
             "deadline": deadline,
             "parser": ResponseParser(method, max_body=self.settings.reply_limit),
         }
@@ -436,16 +468,31 @@ class Client:
     def _heartbeat(self, now_ms, source):
         journal, clock = self._terminal_state(source)
         body = {"journal": journal, "clock": clock}
-        results = self._results[:50]
-        if results:
-            body["results"] = results
-        send = self._send(now_ms, HEARTBEAT, "POST", "/v1/heartbeat", messages.dumps(body))
-        self._flight["results"] = len(results)
+        count = len(self._results)
+        if count > 50:
+            count = 50
+        while True:
+            if count:
+                body["results"] = self._results[:count]
+            data = messages.dumps(body)
+            if len(data) <= self.body_limit or count <= 1:
+                break
+            count //= 2  # within limits.body (or what a 413 taught), at least one result
+        send = self._send(now_ms, HEARTBEAT, "POST", "/v1/heartbeat", data, (), count)
+        self._flight["results"] = count
         self._beat_ms = now_ms
         return send
 
-    def _fits(self, parts, size, piece):
-        return len(parts) < self.batch_limit and size + len(piece) + 1 <= self.body_limit
+    def _admit(self, parts, size, piece, seq):
+        """0: punch ``seq`` joins the batch; 1: it joins and ends it (a suspect goes alone,
+        PRT-CLI-7); 2: the batch ends before it. A batch has at least one punch."""
+        if seq == self._suspect:
+            return 2 if parts else 1
+        if not parts:
+            return 0
+        if len(parts) >= self.batch_limit or size + len(piece) + 1 > self.body_limit:
+            return 2
+        return 0
 
     def _punch_batch(self, now_ms, source):
         parts = []  # type: list[bytes]
@@ -455,11 +502,14 @@ class Client:
             if punch.seq in self._aside:
                 continue
             piece = messages.punch_json(punch)
-            if not self._fits(parts, size, piece):
+            admit = self._admit(parts, size, piece, punch.seq)
+            if admit == 2:
                 break
             parts.append(piece)
             seqs.append(punch.seq)
             size += len(piece) + 1
+            if admit == 1:
+                break
         if not parts:
             return None
         body = messages.join_batch(parts)
@@ -468,7 +518,8 @@ class Client:
     def _resend_batch(self, now_ms, source):
         """Re-upload a range the service asked for (a ``resend`` command, PRT-CMD-3)."""
         while self._resend:
-            entry = self._resend[0]  # [command id, next seq, last seq, missing so far]
+            # [command id, next seq, last seq, missing so far, set aside so far]
+            entry = self._resend[0]
             status = source.journal_status()
             last = status["next_seq"] - 1
             oldest = last - status["capacity"]  # anything older has surely been overwritten
@@ -489,11 +540,15 @@ class Client:
                     missing += 1  # no longer held (overwritten after delivery, or unreadable)
                 else:
                     piece = messages.punch_json(punch)
-                    if not self._fits(parts, size, piece):
+                    admit = self._admit(parts, size, piece, seq)
+                    if admit == 2:
                         break
                     parts.append(piece)
                     seqs.append(seq)
                     size += len(piece) + 1
+                    if admit == 1:
+                        seq += 1
+                        break
                 seq += 1
             if parts:
                 body = messages.join_batch(parts)
@@ -506,8 +561,13 @@ class Client:
 
     def _resend_done(self):
         entry = self._resend.pop(0)
+        detail = []
         if entry[3]:
-            self.report(entry[0], "failed", "%d punches no longer held" % entry[3])
+            detail.append("%d punches no longer held" % entry[3])
+        if entry[4]:
+            detail.append("%d set aside (refused twice)" % entry[4])
+        if detail:
+            self.report(entry[0], "failed", ", ".join(detail))
         else:
             self.report(entry[0], "ok", "")
 
@@ -520,13 +580,41 @@ class Client:
     def _log(self, now_ms, source):
         events = list(source.log_events(self._log_after, self.settings.log_batch))
         if not events:
-            self._log_after = -1
-            if self._log_command is not None:
-                self.report(self._log_command, "ok", "")
-                self._log_command = None
+            self._log_done("ok", "")
             return None
-        body = messages.dumps({"events": events})
-        return self._send(now_ms, LOG, "POST", "/v1/log", body)
+        count = len(events)
+        while True:
+            body = messages.dumps({"events": events[:count]})
+            if len(body) <= self.body_limit or count <= 1:
+                break
+            count //= 2  # within limits.body (or what a 413 taught), at least one event
+        return self._send(now_ms, LOG, "POST", "/v1/log", body, (), count)
+
+    def _log_done(self, status, detail):
+        self._log_after = -1
+        self._log_stalls = 0
+        for command_id in self._log_commands:
+            self.report(command_id, status, detail)
+        self._log_commands = []
+
+    def _log_reply(self, now_ms, info, out):
+        """PRT-LOG-1: continue after ``high``; a ``high`` that does not advance is retried
+        after a back-off (other requests, heartbeats included, go on meanwhile) and the
+        upload ends as failed after three such answers."""
+        high = info["high"]
+        if self._log_after < 0 or high > self._log_after:
+            if self._log_after >= 0:
+                self._log_after = high
+            self._log_stalls = 0
+            out.log = "event log uploaded up to %d" % high
+            return
+        self._log_stalls += 1
+        if self._log_stalls >= _LOG_STALLS:
+            out.log = "event log upload given up: the receiver holds up to %d" % high
+            self._log_done("failed", "receiver kept events only up to %d" % high)
+            return
+        self._log_next = now_ms + self._backoff(self._log_stalls)
+        out.log = "event log: the receiver still holds up to %d; again later" % high
 
     # -------------------------------------------------------------------------- answers
 
@@ -550,6 +638,8 @@ class Client:
         flight = self._flight
         if not flight:
             return None
+        if now_ms > flight["deadline"]:
+            return self.timed_out(now_ms)  # PRT-CLI-2: complete only now, after the deadline
         try:
             reply = flight["parser"].eof()
         except HttpError as e:
@@ -578,19 +668,17 @@ class Client:
         out = Outcome(flight["kind"], ok)
         return out, flight
 
-    def _fail(self, now_ms, error_class, text, status=0, code=None, retry_after=None):
+    def _fail(self, now_ms, error_class, text, status=0, code=None):
         out, flight = self._outcome(False)
         out.error = error_class
         out.status = status
         out.code = code
-        if error_class in (NO_LINK, NO_ROUTE, TIMEOUT, BAD_REPLY):
+        if error_class in (NO_LINK, NO_ROUTE, TIMEOUT, BAD_REPLY, HTTP_STATUS):
+            # PRT-CLI-10: the receiver was not reached (an ``http`` answer is a proxy's).
             self.mode = MODE_OFFLINE
             self._need_hello = True  # PRT-CLI-1: hello again once the service answers
         self._failures += 1
-        wait = self._backoff()
-        if retry_after is not None:
-            wait = self._after(retry_after)
-        self._next_try = now_ms + wait
+        self._next_try = now_ms + self._backoff()
         out.retry_at = self._next_try
         out.mode = self.mode
         out.log = "%s failed: %s" % (flight["kind"] or "request", text)
@@ -602,12 +690,12 @@ class Client:
             out.enrolment = {"ok": False, "code": code, "error": error_class}
         return out
 
-    def _backoff(self):
+    def _backoff(self, failures=0):
         """Minimum, doubling, capped, plus up to half again of random jitter (PRT-CLI-4)."""
         s = self.settings
         delay = s.backoff_min_ms
         n = 1
-        while n < self._failures and delay < s.backoff_cap_ms:
+        while n < (failures or self._failures) and delay < s.backoff_cap_ms:
             delay *= 2
             n += 1
         if delay > s.backoff_cap_ms:
@@ -619,7 +707,7 @@ class Client:
         if seconds > self.settings.max_retry_after_s:
             seconds = self.settings.max_retry_after_s
         ms = seconds * 1000
-        return ms + self._jitter(ms // 10 + 1000)
+        return ms + self._jitter(ms // 10)
 
     def _answer(self, now_ms, reply):
         flight = self._flight
@@ -662,6 +750,14 @@ class Client:
             info = messages.decode_heartbeat_reply(reply.body)
         elif kind == ROSTER:
             info = messages.decode_roster_reply(reply.body, self.settings.roster_page)
+            cursor = info["next"]
+            if cursor is not None and (cursor == "" or cursor == self._roster_cursor):
+                # A broken fetch: it starts again, after a back-off of its own (a hello in
+                # between succeeds and would reset the request back-off).
+                self._roster_cursor = None
+                self._roster_errors += 1
+                self._roster_next = now_ms + self._backoff(self._roster_errors)
+                raise ProtocolError(MALFORMED, "next: the cursor did not move", "next")
         elif kind == ENROL:
             info = messages.decode_enrol_reply(reply.body)
         else:
@@ -686,8 +782,7 @@ class Client:
                 self.server_roster = info["roster"]
             out.log = "enrolled for %s, roster %d" % (info["code"], info["roster"])
         else:
-            self._log_after = info["high"]
-            out.log = "event log uploaded up to %d" % info["high"]
+            self._log_reply(now_ms, info, out)
         return out
 
     def _apply_maintenance(self, now_ms, current, windows, out):
@@ -719,8 +814,11 @@ class Client:
         self.heartbeat_ms = info["heartbeat_s"] * 1000
         self._heartbeat_at = now_ms + self.heartbeat_ms
         limits = info["limits"]
-        self.batch_limit = min(self.settings.batch, limits["batch"])
-        self.body_limit = min(self.settings.body, limits["body"])
+        self._limits = (
+            min(self.settings.batch, limits["batch"]),
+            min(self.settings.body, limits["body"]),
+        )
+        self.batch_limit, self.body_limit = self._limits
         self.server_roster = info["roster"]
         self.min_offline_fw = info["min_offline_fw"]
         out.min_offline_fw = info["min_offline_fw"]
@@ -737,9 +835,10 @@ class Client:
         out.held = info["high"]
         out.delivered = list(flight["seqs"])
         for seq in flight["seqs"]:
-            if seq == self._suspect:
+            if seq == self._suspect:  # the suspect went through: the hello's limit again
                 self._suspect = 0
                 self._strikes = 0
+                self.batch_limit = self._limits[0]
         progress = flight.get("resend")
         out.resend = progress is not None
         if progress is not None and self._resend:
@@ -769,13 +868,18 @@ class Client:
         self._apply_maintenance(now_ms, info["maintenance"], info["windows"], out)
         for cmd in self.gate.admit(now_ms, info["commands"], self.report):
             op = cmd["op"]
-            if op == "resend":
-                self._resend.append([cmd["id"], cmd["from"], cmd["to"], 0])
+            if "invalid" in cmd:
+                self.report(cmd["id"], "rejected", cmd["invalid"])
+            elif op == "resend":
+                self._resend.append([cmd["id"], cmd["from"], cmd["to"], 0, 0])
             elif op == "upload_now":
                 self.report(cmd["id"], "ok", "")
             elif op == "upload_log":
-                self._log_after = cmd["since"]
-                self._log_command = cmd["id"]
+                # A second request while one runs: one upload from the lower start answers
+                # both (each is reported once, PRT-CMD-2).
+                if self._log_after < 0 or cmd["since"] < self._log_after:
+                    self._log_after = cmd["since"]
+                self._log_commands.append(cmd["id"])
             elif op in messages.COMMAND_OPS:
                 commands = list(out.commands)  # a list of its own: the default is shared
                 commands.append(cmd)
@@ -785,18 +889,35 @@ class Client:
         out.log = "heartbeat: %d commands" % len(info["commands"])
 
     def _roster_reply(self, info, out):
+        """One page of a fetch (PRT-ROSTER-1, PRT-ROSTER-4). The cursor is opaque: only
+        null ends a fetch. A fetch is of one version, its first page's: a later page of
+        another version starts the fetch again (at most twice in a row; then the fetch is
+        finished, the first page's version held and the changes since it fetched next)."""
+        version = info["version"]
+        if version > self.server_roster:
+            self.server_roster = version
+        if self._roster_cursor is None:
+            self._roster_fetch = version
+        elif version != self._roster_fetch:
+            if self._roster_restarts < _ROSTER_RESTARTS:
+                self._roster_restarts += 1
+                out.log = "roster changed during the fetch (version %d, fetch of %d): again" % (
+                    version,
+                    self._roster_fetch,
+                )
+                self._roster_cursor = None  # this page is dropped: no half-fetched version
+                return
+            info["version"] = self._roster_fetch  # held: the changes since it come next
         out.roster = info
         self._roster_wait = True
         info["first"] = self._roster_cursor is None  # a fetch starts (again) with this page
-        cursor = info["next"]
-        if cursor and (self._roster_cursor is None or cursor > self._roster_cursor):
-            self._roster_cursor = cursor
-        else:
-            # The last page (a cursor that does not advance counts as the last): the client
-            # now considers ``version`` held. A caller that could not apply the pages calls
-            # roster_applied() with the version it really holds, and the fetch starts again.
-            self._roster_cursor = None
-            self.server_roster = info["version"]
+        self._roster_cursor = info["next"]
+        if info["next"] is None:
+            # The last page: the client now considers the fetch's version held. A caller
+            # that could not apply the pages calls roster_applied() with the version it
+            # really holds, and the fetch starts again.
+            self._roster_restarts = 0
+            self._roster_errors = 0
             self.roster_version = info["version"]
         out.log = "roster page: %d changes, version %d" % (
             len(info["upsert"]) + len(info["delete"]),
@@ -804,39 +925,37 @@ class Client:
         )
 
     def _refusal(self, now_ms, reply, signed):
-        """A non-200 answer: classify it (PRT-CLI-9) and decide when to try again."""
-        flight = self._flight
+        """A non-200 answer: classify it (PRT-CLI-9) and decide when to try again. Its
+        ``Retry-After`` holds whatever else decides the next try (PRT-CLI-5): no request
+        goes before it, not after link_up() or enrol() either; the back-off holds too, so
+        a Retry-After of 0 or 1 on every answer cannot make the terminal spin."""
         status = reply.status
         err = messages.decode_error(reply.body)
         retry_after = _retry_after(reply.header("retry-after"))
+        wait_ms = None
+        maintenance = err is not None and err["code"] == MAINTENANCE and status == 503
+        if retry_after is not None and not maintenance:
+            wait_ms = self._after(retry_after)  # maintenance has a jitter of its own
+            self._not_before = now_ms + wait_ms
+        out = self._classify(now_ms, reply, signed, err, retry_after)
+        if wait_ms is not None:
+            if self._next_try < self._not_before:
+                self._next_try = self._not_before
+            out.retry_at = self._next_try
+        return out
+
+    def _classify(self, now_ms, reply, signed, err, retry_after):
+        flight = self._flight
+        status = reply.status
         if err is None:
             text = "HTTP %d" % status
-            if status in (429, 503):
-                return self._fail(now_ms, HTTP_STATUS, text, status, None, retry_after)
-            return self._fail(now_ms, HTTP_STATUS, text, status)
+            if status == 413:
+                return self._too_large(now_ms, flight, text, status, None)
+            return self._fail(now_ms, HTTP_STATUS, text, status, None)
         code = err["code"]
         text = "[res=%d] %s" % (code, err["message"] or TEXT.get(code, "error"))
-        if code == STALE_TIME and signed and err["time"] is not None:
-            self._stale += 1
-            if self._stale <= _STALE_RETRIES:
-                # Our idea of the service's time was wrong: learn it and retry at once.
-                out, flight = self._outcome(False)
-                self._learn_time(now_ms, err["time"], out)
-                out.error, out.status, out.code = SERVER_CODE, status, code
-                out.log = "%s refused: %s; clock corrected" % (flight["kind"], text)
-                out.retry_at = self._next_try = now_ms
-                out.mode = self.mode
-                return out
-        if code == REPLAYED and signed and self._stale < _STALE_RETRIES:
-            # Our nonce was used before (a boot ID that repeated): draw a new salt, retry now.
-            self._stale += 1
-            self._nonce_salt = self._salt()
-            out, flight = self._outcome(False)
-            out.error, out.status, out.code = SERVER_CODE, status, code
-            out.log = "%s refused: %s; new nonce salt" % (flight["kind"], text)
-            out.retry_at = self._next_try = now_ms
-            out.mode = self.mode
-            return out
+        if signed and ((code == STALE_TIME and err["time"] is not None) or code == REPLAYED):
+            return self._correct(now_ms, err, text, status, code)
         if code == MAINTENANCE and status == 503:
             window = {"start": 0, "end": err["end"] or 0, "notice": err["message"]}
             out = self._fail(now_ms, SERVER_CODE, text, status, code)
@@ -846,7 +965,7 @@ class Client:
             out.retry_at = self._next_try
             return out
         if code == RATE_LIMITED or status in (429, 503):
-            out = self._fail(now_ms, SERVER_CODE, text, status, code, retry_after)
+            out = self._fail(now_ms, SERVER_CODE, text, status, code)
             self.mode = out.mode = MODE_ONLINE
             return out
         if (
@@ -863,29 +982,84 @@ class Client:
             out.mode = self.mode
             out.enrolment = {"ok": False, "code": code, "error": SERVER_CODE}
             return out
-        if flight["kind"] == PUNCHES and code in (MALFORMED, TOO_LARGE) and signed:
+        if status == 413 or code == TOO_LARGE:
+            return self._too_large(now_ms, flight, text, status, code)
+        if (
+            flight["kind"] == PUNCHES
+            and code == MALFORMED
+            and signed
+            and err["field"].startswith("punches")
+        ):
             return self._poison(now_ms, err, flight, text, status, code)
         out = self._fail(now_ms, SERVER_CODE, text, status, code)
-        if status < 500:
+        # PRT-CLI-10: a server error stored nothing (offline, saved); any other code refuses
+        # the terminal (1-6) or the protocol at this address (12-14): refused.
+        self.mode = out.mode = MODE_OFFLINE if status >= 500 else MODE_REFUSED
+        return out
+
+    def _correct(self, now_ms, err, text, status, code):
+        """PRT-CLI-8: a signed 401 code 3 teaches the receiver's time (every time: a signed
+        time is the receiver's), code 4 a new nonce salt; the request is retried at once at
+        most twice in a row, then after a back-off, and at once again after that."""
+        out, flight = self._outcome(False)
+        out.error, out.status, out.code = SERVER_CODE, status, code
+        if code == STALE_TIME:
+            self._learn_time(now_ms, err["time"], out)
+            what = "clock corrected"
+        else:
+            self._nonce_salt = self._salt()  # a boot ID that repeated (PRT-AUTH-5)
+            what = "new nonce salt"
+        self._stale += 1
+        if self._stale <= _STALE_RETRIES:
+            self._next_try = now_ms
+            out.log = "%s refused: %s; %s" % (flight["kind"], text, what)
+        else:
+            self._stale = 0
+            self._failures += 1
+            self._next_try = now_ms + self._backoff()
+            out.log = "%s refused: %s; %s, again after a back-off" % (flight["kind"], text, what)
+        out.retry_at = self._next_try
+        out.mode = self.mode
+        return out
+
+    def _too_large(self, now_ms, flight, text, status, code):
+        """413 (PRT-CLI-7, PRT-ERR-4): signed or not, it halves the request bodies until the
+        next hello (it can only make requests smaller: nothing is set aside or lost). A
+        request of one item that is still too large is a failure with a back-off."""
+        error = SERVER_CODE if code is not None else HTTP_STATUS
+        if flight["items"] > 1:
+            self.body_limit = flight["size"] // 2  # below what was sent: a batch shrinks
+            out, flight = self._outcome(False)
+            out.error, out.status, out.code = error, status, code
+            out.log = "%s refused: %s; request bodies now up to %d bytes" % (
+                flight["kind"],
+                text,
+                self.body_limit,
+            )
+            out.mode = self.mode
+            out.retry_at = self._next_try = now_ms + self._jitter(1000)
+            return out
+        out = self._fail(now_ms, error, text, status, code)
+        if code is not None:
             self.mode = out.mode = MODE_REFUSED
         return out
 
     def _poison(self, now_ms, err, flight, text, status, code):
-        """Isolate a record the service keeps calling malformed (PRT-CLI-7)."""
+        """Isolate a record the service keeps calling malformed (PRT-CLI-7): the punches
+        before it go, then it goes alone; refused alone twice, it is set aside."""
         seqs = flight["seqs"]
-        field = err["field"]
-        if code == MALFORMED and not field.startswith("punches"):
-            return self._fail(now_ms, SERVER_CODE, text, status, code)
         out, flight = self._outcome(False)
         out.error, out.status, out.code = SERVER_CODE, status, code
         out.mode = self.mode = MODE_ONLINE
         if len(seqs) > 1:
-            index = _index_of(field)
-            cap = index if 0 < index < len(seqs) else len(seqs) // 2
-            if index == 0 and code == MALFORMED:
-                cap = 1
-            self.batch_limit = cap
-            out.log = "punches refused: %s; retrying in batches of %d" % (text, cap)
+            index = _index_of(err["field"])
+            if 0 <= index < len(seqs):
+                self._suspect, self._strikes = seqs[index], 0
+                out.log = "punches refused: %s; punch %d goes alone" % (text, seqs[index])
+            else:
+                cap = len(seqs) // 2
+                self.batch_limit = cap
+                out.log = "punches refused: %s; retrying in batches of %d" % (text, cap)
         else:
             seq = seqs[0]
             if seq == self._suspect:
@@ -896,8 +1070,17 @@ class Client:
                 self._aside.append(seq)
                 out.set_aside = [(seq, text)]
                 self._suspect, self._strikes = 0, 0
-                self.batch_limit = self.settings.batch
+                self.batch_limit = self._limits[0]  # the hello's limit again (PRT-PUNCH-2)
                 out.log = "punch %d set aside: %s" % (seq, text)
+                progress = flight.get("resend")
+                if progress is not None and self._resend:
+                    # A resend goes on after it (PRT-CMD-3): counted in the result.
+                    entry = self._resend[0]
+                    entry[1] = progress[0]
+                    entry[3] += progress[1]
+                    entry[4] += 1
+                    if entry[1] > entry[2]:
+                        self._resend_done()
             else:
                 out.log = "punch %d refused: %s; trying it once more" % (seq, text)
         self._next_try = now_ms + self._jitter(1000)

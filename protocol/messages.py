@@ -360,16 +360,29 @@ def decode_window(obj, path):
     return {"start": start, "end": end, "notice": notice}
 
 
+def _usable_window(obj, path):
+    """A window, or None when it ends before it starts (PRT-MNT-1: such a window is
+    ignored, the rest of the answer stands)."""
+    try:
+        return decode_window(obj, path)
+    except ProtocolError as e:
+        if e.field == path + "end" and e.message.endswith("before start"):
+            return None
+        raise
+
+
 def decode_maintenance(obj, path):
     """``{"now": window|null, "windows": [window, …]}`` (PRT-MNT-1)."""
     if obj is None:
         return None, []
     now = obj.get("now")
-    current = decode_window(now, path + "now.") if now is not None else None
+    current = _usable_window(now, path + "now.") if now is not None else None
     windows = []
     items = get_list(obj, "windows", path, 20, False)
     for i in range(len(items)):
-        windows.append(decode_window(items[i], "%swindows[%d]." % (path, i)))
+        window = _usable_window(items[i], "%swindows[%d]." % (path, i))
+        if window is not None:
+            windows.append(window)
     return current, windows
 
 
@@ -463,13 +476,27 @@ def decode_command(obj, path):
     return cmd
 
 
+def _usable_command(obj, path):
+    """A command; one whose ``id`` and ``op`` are sound but another member is not (a
+    ``resend`` with ``to`` before ``from``, …) comes back as ``{"id", "op", "invalid":
+    reason}`` and is answered ``rejected`` (PRT-CMD-1): the other commands stand."""
+    if not isinstance(obj, dict):
+        _bad(path[:-1], "must be an object")
+    get_str(obj, "op", path, 32)
+    get_str(obj, "id", path, 64)
+    try:
+        return decode_command(obj, path)
+    except ProtocolError as e:
+        return {"id": obj["id"], "op": obj["op"], "invalid": e.message}
+
+
 def decode_heartbeat_reply(body):
     obj = loads(body, "reply")
     now, windows = decode_maintenance(get_dict(obj, "maintenance", "", False), "maintenance.")
     commands = []
     items = get_list(obj, "commands", "", 20, False)
     for i in range(len(items)):
-        commands.append(decode_command(items[i], "commands[%d]." % i))
+        commands.append(_usable_command(items[i], "commands[%d]." % i))
     return {
         "time": get_int(obj, "time", "", 0, MAX_TIME),
         "heartbeat_s": get_int(obj, "heartbeat_s", "", 10, 86400, False, None),

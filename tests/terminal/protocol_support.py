@@ -82,8 +82,8 @@ class PickyServer(Server):
     """A receiver that keeps calling the punch with sequence number ``bad`` malformed, naming
     its index in the batch (``indexed``) or only "punches"."""
 
-    def __init__(self, store, bad, indexed=True):
-        Server.__init__(self, store)
+    def __init__(self, store, bad, indexed=True, settings=None):
+        Server.__init__(self, store, settings)
         self.bad = bad
         self.indexed = indexed
 

@@ -555,9 +555,15 @@ def test_roster_fetch_ends_even_if_the_caller_never_confirms_or_the_cursor_stall
     w.fault = same_cursor
     w.store.add_employee(TENANT, "E003", "C")
     w.now += 300 * 1000
-    for _ in range(6):
-        w.step()
-    assert [s.kind for s in w.sent].count(C.ROSTER) <= 4
+    stalls = []
+    for _ in range(12):
+        out = w.step()
+        if out is not None and out.kind == C.ROSTER and not out.ok:
+            assert out.error == C.BAD_REPLY and "cursor" in out.log
+            stalls.append(w.now)
+    assert w.client.roster_version == 2  # a fetch that never ended is not claimed (issue 15)
+    gaps = [stalls[i + 1] - stalls[i] for i in range(len(stalls) - 1)]
+    assert len(gaps) >= 2 and gaps[0] >= 5000 and gaps[-1] > gaps[0]  # backed off, growing
 
 
 def test_roster_pages_never_exceed_what_the_terminal_asks_for():

@@ -123,12 +123,31 @@ def test_hostile_replies_are_refused_naming_the_field():
         assert field_error(messages.decode_batch_reply, body, (1,))[0] == field, body
     hello = b'{"time":5,"heartbeat_s":1,"limits":{"batch":10,"body":2048},"roster":0}'
     assert field_error(messages.decode_hello_reply, hello)[0] == "heartbeat_s"
-    windows = b'{"time":5,"commands":[],"maintenance":{"now":{"start":9,"end":3}}}'
+    windows = b'{"time":5,"commands":[],"maintenance":{"now":{"start":9,"end":"3"}}}'
     assert field_error(messages.decode_heartbeat_reply, windows)[0] == "maintenance.now.end"
-    resend = b'{"time":5,"commands":[{"id":"x","op":"resend","from":5,"to":2}]}'
-    assert field_error(messages.decode_heartbeat_reply, resend)[0] == "commands[0].to"
+    commands = b'{"time":5,"commands":[{"id":"x","op":5}]}'
+    assert field_error(messages.decode_heartbeat_reply, commands)[0] == "commands[0].op"
+    commands = b'{"time":5,"commands":[{"op":"reboot"}]}'  # no id: it cannot be answered
+    assert field_error(messages.decode_heartbeat_reply, commands)[0] == "commands[0].id"
     assert messages.decode_error(b"not json") is None
     assert messages.decode_error(b'{"code":"x"}') is None
+
+
+def test_an_odd_window_or_command_is_dropped_or_rejected_alone():
+    """PRT-MNT-1, PRT-CMD-1: a window ending before it starts is ignored; a command whose
+    members make no sense (``to`` before ``from``) comes back to be answered rejected."""
+    body = (
+        b'{"time":5,"maintenance":{"now":{"start":9,"end":3},"windows":[{"start":9,"end":3},'
+        b'{"start":20,"end":30}]},"commands":[{"id":"x","op":"resend","from":5,"to":2},'
+        b'{"id":"y","op":"reboot"}]}'
+    )
+    info = messages.decode_heartbeat_reply(body)
+    assert info["maintenance"] is None
+    assert info["windows"] == [{"start": 20, "end": 30, "notice": ""}]
+    bad, reboot = info["commands"]
+    assert bad["id"] == "x" and "to" in bad["invalid"] and reboot == {"id": "y", "op": "reboot"}
+    missing = b'{"time":5,"commands":[{"id":"z","op":"resend","from":5}]}'
+    assert "required" in messages.decode_heartbeat_reply(missing)["commands"][0]["invalid"]
 
 
 def test_hmac_sha256_matches_rfc_4231():

@@ -159,6 +159,13 @@ def bench_readers() -> dict:
     return run()
 
 
+def bench_protocol_stateful() -> dict:
+    """The protocol's stateful property test (issue 15) with many more examples."""
+    from dakoku.bench_stateful import bench_stateful as run
+
+    return run()
+
+
 def bench_registry() -> dict:
     """The receiver's registry: employee list of 250,000 (SQLite) and 66,000 (PostgreSQL)."""
     from dakoku.bench_receiver import bench_registry as run
@@ -181,6 +188,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "receiver": bench_receiver,
     "readers": bench_readers,
     "terminal-stateful": bench_terminal_stateful,
+    "protocol-stateful": bench_protocol_stateful,
     "registry": bench_registry,
 }
 
