@@ -67,6 +67,7 @@ def test_a_resend_over_a_set_aside_punch_ends_and_newer_punches_go():
     assert out.kind == C.HEARTBEAT and [c["op"] for c in out.commands] == ["reboot"]
     w.client.report("b", "ok", "")
     w.source.add(2)  # newer punches wait behind the resend
+    w.now += 10 * 1000  # a heartbeat with results follows the last by 10 s (PRT-SAFE-3)
     assert w.step().kind == C.HEARTBEAT  # the reboot's result goes first (PRT-CLI-3)
     before = len(w.sent)
     assert w.run(max_steps=12, until=lambda: len(w.store.results) >= 2 and held(w)[-1] == 5)

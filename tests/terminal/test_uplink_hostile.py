@@ -44,4 +44,8 @@ def test_a_resend_over_a_set_aside_punch_logs_it_once_more_and_ends():
     results = [x[2] for x in r.store.results if x[2]["id"] == "r"]
     assert len(results) == 1 and results[0]["status"] == "failed"
     aside = [e for e in r.log.events(0, 200) if e["code"] == eventlog.PUNCH_SET_ASIDE]
-    assert len(aside) == 2 and all('"seq":2' in e["text"] for e in aside)
+    # Each set-aside is a reason record, then the punch's JSON whole (issue 13, item 14).
+    reasons = [e for e in aside if not e["text"].startswith("{")]
+    bodies = [e for e in aside if e["text"].startswith("{")]
+    assert len(reasons) == 2 and all(e["text"].startswith("seq 2 set aside") for e in reasons)
+    assert len(bodies) == 2 and all('"seq":2' in e["text"] for e in bodies)

@@ -1,4 +1,4 @@
-"""``dakoku bench protocol-stateful``: the stateful property test of the protocol, many more examples.
+"""``dakoku bench protocol-stateful``: the protocol's stateful property test, more examples.
 
 tests/protocol/test_protocol_stateful.py runs a bounded, derandomized sample in ``make test``;
 this runs ``EXAMPLES`` random examples of ``STEPS`` rules each (tests/protocol/protocol_machine.py)
