@@ -32,6 +32,10 @@ class SimI2C:
             self._ready.append([self.now + delay, bytes(out)])
         return len(data)
 
+    def in_flight(self):
+        """Answers the chip holds that the host has not read, ready or not."""
+        return len(self._ready)
+
     def readfrom_into(self, addr, buf):
         self._check(addr)
         ready = bool(self._ready) and self._ready[0][0] <= self.now
