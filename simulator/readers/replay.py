@@ -55,7 +55,7 @@ class ReplayI2C:
         self.script = [bytearray(s) for s in script]
         self.writes = 0
         self._i = -1
-        self._parts = []  # (start, end) of the ACK and the response in the current answer
+        self._parts = []  # type: list  # (start, end) of the ACK and the response, per answer
         for s in self.script:
             ack = len(s) >= 6 and s[0:6] == _ACK
             if ack and len(s) > 6:
