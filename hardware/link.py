@@ -7,7 +7,12 @@ codes below; ``error_text()`` names it). Recovery on the wire, as the chips' man
 nfcpy do it: a NACK from the chip resends the command once; a response with a bad LCS or DCS
 is asked for again once with a NACK (the chip repeats its last response); on failure the
 command is cancelled with an ACK and the input flushed. A response that arrives without its
-ACK is accepted (nfcpy does the same). Buffers are allocated once; ``step`` allocates nothing.
+ACK is accepted (nfcpy does the same). A good frame with another response code is a late
+answer to an earlier command (a PN532 on I2C keeps its answer until the host reads it, also
+across a bus fault): it is dropped, counted in ``stale``, and the link waits on for its own
+answer; when none comes in time, the exchange fails as "unexpected response code (XX)".
+Before each command the input is flushed (the I2C transport reads out and drops an answer
+the chip still holds). Buffers are allocated once; ``step`` allocates nothing.
 
 Transports: ``UartTransport`` (any object with ``write``, ``readinto`` and ``any``: a
 ``machine.UART``, a pyserial port, the simulator's serial line) and the PN532's I2C transport
@@ -86,6 +91,7 @@ class Link:
         self.wrong = 0  # the byte that was wrong (TFI or response code), for the log
         self.exchanges = 0
         self.retries = 0  # NACK resends and repeated responses, over the link's life
+        self.stale = 0  # late answers to earlier commands dropped, over the link's life
         self._inbuf = bytearray(64)
         self._inpos = 0
         self._inlen = 0
@@ -107,6 +113,7 @@ class Link:
         self._resent = False
         self._asked_again = False
         self.error = 0
+        self.wrong = 0
         self.exchanges += 1
         if not self._send(frame):
             return
@@ -168,7 +175,9 @@ class Link:
                     self._deadline = now_ms + self._timeout
                 continue
             if r == pn53x.FRAME:
-                return self._frame_done()
+                if self._frame_done():
+                    return FAILED if self.error else DONE
+                continue  # a late answer to an earlier command: dropped, wait on
             if r == pn53x.NACK:
                 if self._resent:
                     return self._fail(E_NACK)
@@ -195,19 +204,25 @@ class Link:
             self._state = _WAIT_RESPONSE
             self._deadline = now_ms + self._timeout
         if now_ms >= self._deadline:
+            if self.wrong:  # only late answers to other commands came
+                return self._fail(E_WRONG_CODE)
             return self._fail(E_NO_ACK if self._state == _WAIT_ACK else E_NO_RESPONSE)
         return PENDING
 
     def _frame_done(self):
+        """True when the exchange ended (answered, or failed); False for a late answer to an
+        earlier command, which is dropped."""
         d = self.decoder
         if d.length < 2 or d.body[0] != self.tfi:
             self.wrong = d.body[0] if d.length else 0
-            return self._fail(E_WRONG_TFI)
+            self._fail(E_WRONG_TFI)
+            return True
         if d.body[1] != self._code + 1:
             self.wrong = d.body[1]
-            return self._fail(E_WRONG_CODE)
+            self.stale += 1
+            return False
         self._state = _IDLE
-        return DONE
+        return True
 
     def _fail(self, code):
         self.error = code

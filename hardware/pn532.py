@@ -18,6 +18,7 @@ from hardware import chip, felica
 IC_PN532 = const(0x32)
 I2C_ADDRESS = const(0x24)
 WAKE_UP = b"\x55\x55" + bytes(15)  # HSU wake-up (Adafruit's; nfcpy sends 10 zeros)
+_FLUSH_READS = const(4)  # an ACK and a response, twice: what a chip may hold at most
 
 
 class PN532(chip.Pn53xDriver):
@@ -65,4 +66,10 @@ class I2cTransport:
         return n
 
     def flush(self, buf):
-        pass  # the chip holds one answer; the next command replaces it
+        """Read out and drop what the chip holds: it keeps an answer (its ACK, then the
+        response) until the host reads it, also when the host gave up on that command."""
+        for _ in range(_FLUSH_READS):
+            self.i2c.readfrom_into(self.address, self._status)
+            if not self._status[0] & 1:
+                return
+            self.i2c.readfrom_into(self.address, self._frame)

@@ -5,7 +5,8 @@ Every read starts with the PN532's status byte: 01 when an answer (an ACK, then 
 is ready, 00 when not. A read of the status alone does not consume the answer; a longer read
 returns status, the whole frame and zero padding, and consumes it (what does not fit is lost).
 A wrong address raises ``OSError(19)`` (ENODEV: nobody acknowledged), as the board's bus does.
-``now`` is virtual time: answers are ready after the chip's delays.
+``now`` is virtual time: answers are ready after the chip's delays, plus ``delay_ms`` (a chip
+slow to answer; the answers still come, late).
 """
 
 from simulator.readers.pn532 import PN532Chip
@@ -20,6 +21,7 @@ class SimI2C:
         self.address = address
         self.now = 0
         self.present = True  # False: the chip does not answer its address (unplugged)
+        self.delay_ms = 0
         self._ready = []  # [ready_ms, frame]
 
     def _check(self, addr):
@@ -29,8 +31,12 @@ class SimI2C:
     def writeto(self, addr, data):
         self._check(addr)
         for delay, out in self.chip.receive(bytes(data)):
-            self._ready.append([self.now + delay, bytes(out)])
+            self._ready.append([self.now + delay + self.delay_ms, bytes(out)])
         return len(data)
+
+    def in_flight(self):
+        """Answers the chip holds that the host has not read, ready or not."""
+        return len(self._ready)
 
     def readfrom_into(self, addr, buf):
         self._check(addr)

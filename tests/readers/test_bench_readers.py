@@ -13,7 +13,8 @@ def test_wire_model_counts_every_byte_of_a_cycle():
 
 
 def test_a_poll_allocates_nothing_on_micropython():
-    figures = bench_readers._alloc_and_fuel("pn532")
-    assert figures["poll_alloc_bytes_micropython_pn532"] == 0
-    assert figures["poll_alloc_bytes_micropython_pn532_empty"] == 0
-    assert figures["poll_fuel_micropython_pn532"] > 0
+    for kind, name in (("pn532", "pn532"), ("pn532-i2c", "pn532_i2c")):
+        figures = bench_readers._alloc_and_fuel(kind)
+        assert figures[f"poll_alloc_bytes_micropython_{name}"] == 0, kind
+        assert figures[f"poll_alloc_bytes_micropython_{name}_empty"] == 0, kind
+        assert figures[f"poll_fuel_micropython_{name}"] > 0, kind

@@ -1,8 +1,9 @@
 """A rule-based state machine over the reader and a simulated chip (CPython, hypothesis):
 cards come and go, the line drops, flips, inserts and truncates bytes, dies and comes back,
-runs at the wrong baud rate, the chip resets. Whatever happens, ``poll`` never raises, faults
-and recoveries alternate, no IDm is reported that no card holds, and once everything is
-healthy again the next tap is read."""
+runs at the wrong baud rate, the chip resets or answers late. Whatever happens, ``poll`` never
+raises, faults and recoveries alternate, no IDm is reported that no card holds, and once
+everything is healthy again the next tap is read and the exchanges are in step (between two
+cycles the chip holds no answer the driver has not read)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,11 @@ class ReaderMachine(RuleBasedStateMachine):
     def wrong_baud(self):
         self.sim.line.host_baud = 9600
 
+    @rule(ms=st.sampled_from([0, 30, 90, 150, 400]))
+    @precondition(lambda self: self.sim is not None and self.sim.kind != "rcs380")
+    def slow_chip(self, ms):
+        self.sim.bus.delay_ms = ms  # answers come late (past the driver's time-outs from 100)
+
     @rule()
     @precondition(lambda self: self.sim is not None)
     def chip_reset(self):
@@ -97,9 +103,14 @@ class ReaderMachine(RuleBasedStateMachine):
         sim.cut(False)
         if sim.kind in ("pn532", "rcs620s"):
             sim.line.host_baud = 115200
+        if sim.kind != "rcs380":
+            sim.bus.delay_ms = 0
         sim.field.remove()
         self._events(3000)
         assert not self.faulted, sim.reader.last_error
+        if sim.kind != "rcs380":
+            self._to_rest()
+            assert sim.bus.in_flight() == 0, "an answer left unread: the link is out of step"
         card = FelicaCard(IDMS[i])
         sim.field.place(card)
         got = [e for e in sim.run(600) if isinstance(e, Card)]
@@ -107,6 +118,13 @@ class ReaderMachine(RuleBasedStateMachine):
         self._events(300)
         assert len(got) == 1, got
         assert got[0].idm == IDMS[i] and got[0].readable and got[0].stable
+
+    def _to_rest(self):
+        """Poll until no exchange is under way (the end of a cycle)."""
+        for _ in range(50):
+            if not self.sim.reader.busy():
+                return
+            self._events(20)
 
     @invariant()
     def reader_is_consistent(self):

@@ -136,10 +136,32 @@ def test_wrong_tfi_unexpected_code_error_frame_and_nack():
         if kind == "pn532-i2c":
             continue  # the I2C bus has no line to spoil (see test_i2c_faults)
         _read_after(kind, lambda b: b.line.insert(wrong_tfi), "wrong frame identifier (D4)")
-        _read_after(kind, lambda b: b.line.insert(wrong_code), "unexpected response code (33)")
+        # a late answer to another command, before this one's: dropped, the read goes on
+        b = _read_after(kind, lambda b: b.line.insert(wrong_code))
+        assert b.link.stale == 1 and b.reader.failures == 0
+        _read_after(kind, _answer_with(wrong_code), "unexpected response code (33)")
         _read_after(kind, lambda b: b.line.insert(pn53x.ERROR_FRAME), "error frame")
         b = _read_after(kind, lambda b: b.line.insert(pn53x.NACK_FRAME))
         assert b.link.retries >= 1  # the command was sent again
+
+
+def _answer_with(frame):
+    def spoil(b):  # the next poll's response replaced by ``frame``: its own never comes
+        old = b.chip.receive
+        b.replaced = False
+
+        def receive(data):
+            out = []
+            for delay, answer in old(data):
+                if not b.replaced and answer[5:7] == b"\xd5\x4b":
+                    b.replaced = True
+                    answer = frame
+                out.append((delay, answer))
+            return out
+
+        b.chip.receive = receive
+
+    return spoil
 
 
 def test_truncated_answer_and_garbage_between_frames():
@@ -252,3 +274,37 @@ def test_a_slow_line_is_waited_for_and_a_stalled_one_retried():
     b.line.delay_ms = 0
     b.run(2000)
     assert only_card(b.tap()).stable
+
+
+def test_a_late_answer_after_an_i2c_bus_fault_is_not_taken_for_the_next_one():
+    # found by tests/readers/test_reader_statemachine.py: the bus failed while the PN532's ACK
+    # and answer to SAMConfiguration were waiting; they were read after the next command, every
+    # answer came one command late ("SAMConfiguration: unexpected response code (03)", the
+    # answer of GetFirmwareVersion), and the reader stayed faulted for ever
+    b = Bench("pn532-i2c")
+    b.chip.power_cycle()
+    b.run(61)
+    b.run(201)
+    b.cut()
+    b.run(20)
+    b.cut(False)
+    b.run(3000)
+    assert not b.reader.faulted, b.reader.last_error
+    assert only_card(b.tap()).stable
+    # the same, made on purpose: the bus fails while an answer waits in the chip
+    b = Bench("pn532-i2c")
+    b.run(200)
+    b.reader.poll(b.now)  # a poll cycle writes its command; the ACK and answer wait
+    assert b.bus.in_flight() == 2
+    b.cut()
+    b.run(20)  # the read fails: a bus error, and the answer stays in the chip
+    assert b.bus.in_flight() == 2
+    b.cut(False)
+    b.run(1500)
+    card = only_card(b.tap())
+    assert card.stable and card.readable and not b.reader.faulted, b.reader.last_error
+    # and the exchanges are in step again: between two cycles the chip holds nothing unread
+    # (before the fix every answer was read one command late, for ever)
+    while b.reader.busy():
+        b.turn()
+    assert b.bus.in_flight() == 0

@@ -10,6 +10,8 @@
   warm-up: the chip's recorded answers are replayed from preallocated buffers
   (``simulator/readers/replay.py``) so only the driver is counted; collector off, measured
   with ``gc.mem_alloc()``.
+  ``pn532_i2c`` is the PN532 over I2C (``ReplayI2C``: status byte, ACK, response; the
+  transport's flush before each command included).
 - ``poll_fuel_micropython_<chip>``: wasmtime fuel per poll cycle (same replay; a run without
   the cycles subtracted).
 - ``resync_polls``: poll cycles from a burst of garbage on the line (64 random bytes with
@@ -23,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 CHIPS = ("pn532", "rcs620s", "rcs380")
+ALLOC_CHIPS = (*CHIPS, "pn532-i2c")  # heap and fuel also over I2C (no wire-time model there)
 _WARM_MS = 2000
 _CYCLES = 20
 
@@ -31,7 +34,7 @@ import gc
 gc.disable()
 from simulator.readers.desk import SimulatedReader
 from simulator.readers.field import FelicaCard
-from simulator.readers.replay import ReplayPackets, ReplayUart
+from simulator.readers.replay import ReplayI2C, ReplayPackets, ReplayUart
 sim = SimulatedReader(%(kind)r)
 if %(card)d:
     sim.field.place(FelicaCard())
@@ -39,6 +42,8 @@ sim.run(%(start)d - sim.now)
 script = %(script)r
 if %(kind)r == "rcs380":
     sim.link.transport = ReplayPackets(script)
+elif %(kind)r == "pn532-i2c":
+    sim.link.transport.i2c = ReplayI2C(script)
 else:
     sim.link.transport.uart = ReplayUart(script)
 reader = sim.reader
@@ -104,12 +109,13 @@ def _alloc_and_fuel(kind: str) -> dict:
     _a0, _p0, _f0, fuel0 = _guest(kind, True, 0)
     if failures or polls < _CYCLES - 1:
         raise RuntimeError(f"{kind}: replay went wrong ({polls} polls, {failures} failures)")
-    out[f"poll_alloc_bytes_micropython_{kind}"] = alloc // polls
-    out[f"poll_fuel_micropython_{kind}"] = (fuel - fuel0) // polls
+    name = kind.replace("-", "_")
+    out[f"poll_alloc_bytes_micropython_{name}"] = alloc // polls
+    out[f"poll_fuel_micropython_{name}"] = (fuel - fuel0) // polls
     alloc, polls, failures, _fuel = _guest(kind, False, turns)
     if failures or not polls:
         raise RuntimeError(f"{kind}: empty-field replay went wrong")
-    out[f"poll_alloc_bytes_micropython_{kind}_empty"] = alloc // polls
+    out[f"poll_alloc_bytes_micropython_{name}_empty"] = alloc // polls
     return out
 
 
@@ -213,10 +219,12 @@ def bench_readers() -> dict:
     out: dict = {}
     for kind in CHIPS:
         out.update(_wire(kind))
-    for kind in CHIPS:
+    for kind in ALLOC_CHIPS:
         out.update(_alloc_and_fuel(kind))
     out["poll_alloc_bytes_micropython"] = max(
-        out[f"poll_alloc_bytes_micropython_{k}{e}"] for k in CHIPS for e in ("", "_empty")
+        out[f"poll_alloc_bytes_micropython_{k.replace('-', '_')}{e}"]
+        for k in ALLOC_CHIPS
+        for e in ("", "_empty")
     )
     out["resync_polls"] = _resync()
     out["nfcpy_reads"] = _nfcpy_reads()
