@@ -145,6 +145,12 @@ def _firmware(argv: list[str]) -> int:
     return firmware_main(argv)
 
 
+def _font(argv: list[str]) -> int:
+    from dakoku.fontbuild import main as font_main
+
+    return font_main(argv)
+
+
 COMMANDS = {
     "micropython": (_micropython, "run the real MicroPython with the terminal code importable"),
     "sim": (_sim, "run the simulator (make sim), or a door day against your receiver"),
@@ -152,6 +158,7 @@ COMMANDS = {
     "cloud": (_cloud, "run and administer the reference receiver (SQLite or PostgreSQL)"),
     "bench": (_bench, "run benchmarks and print their figures"),
     "reader": (_reader, "card readers: a real RC-S380, or a simulated chip on a pty"),
+    "font": (_font, "'font build': the display's Japanese bitmap font, from Debian's unifont"),
     "status": (_status, "what is built; --write carries the list into README and ARCHITECTURE"),
 }
 
