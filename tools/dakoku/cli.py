@@ -151,6 +151,12 @@ def _font(argv: list[str]) -> int:
     return font_main(argv)
 
 
+def _display(argv: list[str]) -> int:
+    from dakoku.displaycli import main as display_main
+
+    return display_main(argv)
+
+
 COMMANDS = {
     "micropython": (_micropython, "run the real MicroPython with the terminal code importable"),
     "sim": (_sim, "run the simulator (make sim), or a door day against your receiver"),
@@ -159,6 +165,7 @@ COMMANDS = {
     "bench": (_bench, "run benchmarks and print their figures"),
     "reader": (_reader, "card readers: a real RC-S380, or a simulated chip on a pty"),
     "font": (_font, "'font build': the display's Japanese bitmap font, from Debian's unifont"),
+    "display": (_display, "'display png': a terminal screen drawn by the display driver, as PNG"),
     "status": (_status, "what is built; --write carries the list into README and ARCHITECTURE"),
 }
 
