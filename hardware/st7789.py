@@ -56,7 +56,8 @@ _COLMOD = const(0x3A)
 
 MADCTL_LANDSCAPE = const(0x60)  # MV | MX: row/column exchange, columns mirrored
 COLMOD_RGB565 = const(0x55)
-ST7789_IDS = (0x858552, 0x858500)  # ST7789V, and modules that leave ID3 unprogrammed
+# RDDID of ST7789V modules (85 85 52), and of another ST7789 board seen answering 81 81 B3.
+ST7789_IDS = (0x858552, 0x8181B3)
 
 WIDTH = const(320)
 HEIGHT = const(240)
@@ -104,6 +105,7 @@ class ST7789:
         rst=None,
         wait_ms=None,
         spi_hz=40_000_000,
+        read_hz=6_000_000,
         verify_id=True,
         invert=True,
     ):
@@ -114,6 +116,7 @@ class ST7789:
         self.font = font
         self.wait_ms = wait_ms
         self.spi_hz = spi_hz
+        self.read_hz = read_hz  # reads are slower: a 150 ns read cycle, about 6.6 MHz
         self.verify_id = verify_id
         self.invert = invert  # IPS panels need INVON for true colours
         self.fault = None  # the last bus error (text), until a show succeeds
@@ -166,7 +169,10 @@ class ST7789:
             self.wait_ms(ms)
 
     def read_id(self):
-        """RDDID: one dummy bit, then ID1 ID2 ID3 (24 bits), read as 4 bytes."""
+        """RDDID: one dummy bit, then ID1 ID2 ID3 (24 bits), read as 4 bytes at ``read_hz``."""
+        slow = hasattr(self.spi, "init")
+        if slow:
+            self.spi.init(baudrate=self.read_hz)
         self._cmd[0] = _RDDID
         self.cs.value(0)
         self.dc.value(0)
@@ -174,6 +180,8 @@ class ST7789:
         self.dc.value(1)
         self.spi.readinto(self._id)
         self.cs.value(1)
+        if slow:
+            self.spi.init(baudrate=self.spi_hz)
         b = self._id
         raw = b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]
         return (raw >> 7) & 0xFFFFFF

@@ -5,13 +5,14 @@ high byte first, addressed through MADCTL (MV exchanges rows and columns, MX and
 them), so a driver that forgets MADCTL writes where a real panel would. Commands: SWRESET,
 SLPIN/SLPOUT, NORON, INVON/INVOFF, DISPON/DISPOFF, CASET, RASET, RAMWR (the window wraps as
 the chip's address counter does), MADCTL, COLMOD (only 16-bit, 0x55, is modelled) and RDDID
-(a dummy bit, then ID1–ID3). What the model does not know is recorded in ``errors``. Timing
-(the 120 ms after reset) is not modelled.
+(a dummy bit, then ID1–ID3, read no faster than ``MAX_READ_HZ``). What the model does not
+know is recorded in ``errors``. Timing (the 120 ms after reset) is not modelled.
 
-``SimSpi(chip)`` has machine.SPI's ``write`` and ``readinto``; ``SimPin(chip, "dc")`` a pin's
-``value``. ``chip.present = False`` is a display that is not there: writes go nowhere and
-MISO reads ``miso_idle`` (0xFF: pulled up). ``spi.fail = OSError(5)`` makes every write raise
-(a board whose SPI driver fails). ``chip.log`` (a list) records ``(command, bytes)``.
+``SimSpi(chip)`` has machine.SPI's ``init(baudrate=…)``, ``write`` and ``readinto``;
+``SimPin(chip, "dc")`` a pin's ``value``. ``chip.present = False`` is a display that is not
+there: writes go nowhere and MISO reads ``miso_idle`` (0xFF: pulled up).
+``spi.fail = OSError(5)`` makes every write raise (a board whose SPI driver fails).
+``chip.log`` (a list) records ``(command, bytes)``.
 
 ``chip.pixel(x, y)`` is the colour seen at (x, y) of the landscape picture; ``write_png``
 (CPython, Pillow) draws what a person sees: black while the display is off or asleep.
@@ -20,6 +21,8 @@ MISO reads ``miso_idle`` (0xFF: pulled up). ``spi.fail = OSError(5)`` makes ever
 PANEL_COLUMNS = 240
 PANEL_ROWS = 320
 ST7789V_ID = 0x858552
+# The datasheet's read cycle (150 ns, from memory: uncertain): faster reads return garbage.
+MAX_READ_HZ = 6_666_666
 
 
 class ST7789Chip:
@@ -93,8 +96,9 @@ class ST7789Chip:
         elif self._cmd is not None:
             self._data.extend(data)
 
-    def clock_out(self, buf):
-        out = self._out if (self.present and not self.cs) else b""
+    def clock_out(self, buf, hz=0):
+        fast = hz > MAX_READ_HZ
+        out = self._out if (self.present and not self.cs and not fast) else b""
         for i in range(len(buf)):
             buf[i] = out[i] if i < len(out) else self.miso_idle
         self._out = out[len(buf) :]
@@ -178,10 +182,15 @@ class ST7789Chip:
 class SimSpi:
     """machine.SPI's write and readinto, into an ST7789Chip."""
 
-    def __init__(self, chip):
+    def __init__(self, chip, baudrate=40_000_000):
         self.chip = chip
+        self.baudrate = baudrate
         self.fail = None  # an exception every write raises
         self.bytes_written = 0
+
+    def init(self, baudrate=None, **settings):
+        if baudrate is not None:
+            self.baudrate = baudrate
 
     def write(self, data):
         if self.fail is not None:
@@ -192,7 +201,7 @@ class SimSpi:
     def readinto(self, buf, write=0):
         if self.fail is not None:
             raise self.fail
-        self.chip.clock_out(buf)
+        self.chip.clock_out(buf, self.baudrate)
 
 
 class SimPin:

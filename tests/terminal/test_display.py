@@ -128,6 +128,10 @@ def test_a_display_that_does_not_answer_says_so():
     healthy = Rig(selftest=False)
     assert healthy.display.selftest() is None and healthy.display.display_id == 0x858552
     assert healthy.chip.display_on and not healthy.chip.asleep and healthy.chip.madctl == 0x60
+    assert healthy.spi.baudrate == 40_000_000  # the ID is read slowly, then back to 40 MHz
+    fast = Rig(selftest=False)
+    fast.display.read_hz = 40_000_000  # reading at the write clock: the chip cannot answer
+    assert fast.display.selftest() == "ST7789: no answer (display ID ffffff)"
 
 
 def test_a_failing_bus_is_reported_redrawn_when_back_and_never_raised():
