@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dakoku.bench_display import READY
+from dakoku.bench_display import READY, _rig
 
 DEFAULT_LINES = ["山﨑 花子", "出勤 09:01", "記録しました"]
 DOCS_PNG = Path("docs/display-feedback.png")
@@ -34,7 +34,6 @@ def _parser():
 
 def render(lines, style, status, path, scale=2):
     """Draw ``lines`` after a ready screen; write the panel as a PNG. Returns the problem."""
-    from dakoku.bench_display import _rig
     from simulator.display import write_png
 
     chip, _font, display = _rig()
