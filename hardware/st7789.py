@@ -143,6 +143,7 @@ class ST7789:
         self._glyphs = [0] * (_MAX_CHARS + 1)
         self._shown = [None] * (len(BANDS) + 1)  # type: list  # (text, style) a band; status last
         self._missing_code = -1
+        self._status = None  # the last ready screen's status line
 
     # ------------------------------------------------------------------ the bus
 
@@ -240,10 +241,11 @@ class ST7789:
         before = self.bytes_sent
         self._missing_code = -1
         try:
-            status = None
+            if style == "ready" and len(lines) >= 2:
+                self._status = lines[-1]  # what the bar must show, drawn or not
+            status = self._status
             body = lines
             if style == "ready" and len(lines) >= 2:
-                status = lines[-1]
                 body = lines[:-1]
             colour = COLOURS.get(style, WHITE)
             for i in range(len(BANDS)):

@@ -11,7 +11,8 @@ know is recorded in ``errors``. Timing (the 120 ms after reset) is not modelled.
 ``SimSpi(chip)`` has machine.SPI's ``init(baudrate=…)``, ``write`` and ``readinto``;
 ``SimPin(chip, "dc")`` a pin's ``value``. ``chip.present = False`` is a display that is not
 there: writes go nowhere and MISO reads ``miso_idle`` (0xFF: pulled up).
-``spi.fail = OSError(5)`` makes every write raise (a board whose SPI driver fails).
+``spi.fail = OSError(5)`` makes every write raise (a board whose SPI driver fails);
+``spi.fail_after = n`` lets n more writes through first (a bus that breaks mid-screen).
 ``chip.log`` (a list) records ``(command, bytes)``.
 
 ``chip.pixel(x, y)`` is the colour seen at (x, y) of the landscape picture; ``write_png``
@@ -186,6 +187,7 @@ class SimSpi:
         self.chip = chip
         self.baudrate = baudrate
         self.fail = None  # an exception every write raises
+        self.fail_after = -1  # >= 0: that many more writes go through, then ``fail`` is set
         self.bytes_written = 0
 
     def init(self, baudrate=None, **settings):
@@ -193,6 +195,11 @@ class SimSpi:
             self.baudrate = baudrate
 
     def write(self, data):
+        if self.fail_after == 0:
+            self.fail_after = -1
+            self.fail = OSError(5)  # EIO: the bus broke in the middle of a screen
+        elif self.fail_after > 0:
+            self.fail_after -= 1
         if self.fail is not None:
             raise self.fail
         self.bytes_written += len(data)

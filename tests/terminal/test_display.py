@@ -181,3 +181,14 @@ def test_a_glyph_costs_at_most_two_flash_reads():
     rig.display.show((name, "出勤 09:01", "記録しました"), "ok")
     chars = len(name) + len("出勤 09:01") + len("記録しました")
     assert font.reads - before <= 2 * chars
+
+
+def test_a_status_bar_lost_to_a_bus_error_is_drawn_at_the_next_screen():
+    # Shrunk by tests/tools/test_display_statemachine.py: the ready screen failed, the bus
+    # came back, and the next (non-ready) screen left the status bar black.
+    rig = Rig()
+    rig.spi.fail = OSError(5)
+    assert rig.display.show(("09:00 出勤", "カードをタッチ", "オンライン"), "ready") is not None
+    rig.spi.fail = None
+    assert rig.display.show(("リーダー異常",), "error") is None
+    assert rig.chip.pixel(0, 216) == GREY and rig.chip.pixel(319, 239) == GREY
