@@ -10,7 +10,11 @@ STUBS  := $(VENV)/micropython-stubs
 STUBS_PORT ?= esp32
 # The simulated readers that run in the guest (pty.py and usb.py are CPython only).
 READER_SIM := $(addprefix simulator/readers/,__init__.py field.py line.py pn53x_chip.py pn532.py rcs620s.py rcs380.py i2c.py desk.py replay.py)
-TERMINAL_CODE := firmware protocol hardware simulator/norflash.py simulator/powercut.py simulator/protocolload.py simulator/door.py simulator/doorbench.py $(READER_SIM) tests/terminal
+TERMINAL_CODE := firmware protocol hardware simulator/norflash.py simulator/powercut.py simulator/protocolload.py simulator/door.py simulator/doorbench.py simulator/display.py $(READER_SIM) tests/terminal
+
+# The display's Japanese bitmap font, converted from Debian's unifont package (tools/dakoku/fontbuild.py).
+FONT        := build/font/unifont_jp16.dkf
+FONT_SOURCE := $(wildcard /usr/share/unifont/unifont_jp.hex)
 
 .PHONY: setup sim test test-fast lint typecheck bench clean help
 
@@ -19,7 +23,7 @@ help:
 	@echo "make test   set up, then run every test (CPython, MicroPython, lint, type checks)"
 	@echo "make bench  set up, then run every benchmark, each printing its figures"
 
-setup: $(STAMP)
+setup: $(STAMP) $(FONT)
 
 # Re-runs only when pyproject.toml changes (or the venv is missing).
 $(STAMP): pyproject.toml
@@ -29,6 +33,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade --target $(STUBS) 'micropython-$(STUBS_PORT)-stubs'
 	$(BIN)/dakoku micropython -c "pass"   # compiles and caches the MicroPython module once
 	@touch $(STAMP)
+
+# Without the package there is no font: setup says so, and the display tests fail (not skip).
+$(FONT): $(STAMP) tools/dakoku/fontbuild.py $(FONT_SOURCE)
+	@if test -n "$(FONT_SOURCE)"; then $(BIN)/dakoku font build --output $@; \
+	else echo "make setup: no display font: apt-get install unifont, then make setup again" >&2; fi
 
 sim: setup
 	$(BIN)/dakoku sim

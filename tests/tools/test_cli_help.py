@@ -6,7 +6,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from dakoku import bench, clihelp, cloud, readercli, sim, statediagram, status
+from dakoku import (
+    bench,
+    clihelp,
+    cloud,
+    displaycli,
+    fontbuild,
+    readercli,
+    sim,
+    statediagram,
+    status,
+)
 from dakoku.cli import COMMANDS, main
 
 PARSERS = {
@@ -16,6 +26,8 @@ PARSERS = {
     "firmware": statediagram._parser,
     "status": status._parser,
     "reader": readercli._parser,
+    "font": fontbuild._parser,
+    "display": displaycli._parser,
 }
 MARKUP = re.compile(r"``|:(class|func|meth|mod|attr):`|\.\. \w+::")
 

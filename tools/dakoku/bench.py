@@ -180,6 +180,13 @@ def bench_terminal_stateful() -> dict:
     return run(examples=500, steps=50)
 
 
+def bench_board() -> dict:
+    """The board's parts: the display's draw time, font reads and RAM."""
+    from dakoku.bench_board import bench_board as run
+
+    return run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
@@ -190,6 +197,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "terminal-stateful": bench_terminal_stateful,
     "protocol-stateful": bench_protocol_stateful,
     "registry": bench_registry,
+    "board": bench_board,
 }
 
 

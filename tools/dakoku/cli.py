@@ -145,6 +145,18 @@ def _firmware(argv: list[str]) -> int:
     return firmware_main(argv)
 
 
+def _font(argv: list[str]) -> int:
+    from dakoku.fontbuild import main as font_main
+
+    return font_main(argv)
+
+
+def _display(argv: list[str]) -> int:
+    from dakoku.displaycli import main as display_main
+
+    return display_main(argv)
+
+
 COMMANDS = {
     "micropython": (_micropython, "run the real MicroPython with the terminal code importable"),
     "sim": (_sim, "run the simulator (make sim), or a door day against your receiver"),
@@ -152,6 +164,8 @@ COMMANDS = {
     "cloud": (_cloud, "run and administer the reference receiver (SQLite or PostgreSQL)"),
     "bench": (_bench, "run benchmarks and print their figures"),
     "reader": (_reader, "card readers: a real RC-S380, or a simulated chip on a pty"),
+    "font": (_font, "'font build': the display's Japanese bitmap font, from Debian's unifont"),
+    "display": (_display, "'display png': a terminal screen drawn by the display driver, as PNG"),
     "status": (_status, "what is built; --write carries the list into README and ARCHITECTURE"),
 }
 
