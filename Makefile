@@ -34,9 +34,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/dakoku micropython -c "pass"   # compiles and caches the MicroPython module once
 	@touch $(STAMP)
 
-# Without the package there is no font: setup says so, and the display tests fail (not skip).
+# The font's source is Debian's unifont package: setup installs it where it can (root with
+# apt-get, as on CI and a fresh container); elsewhere it says what to install, and the display
+# tests fail (never skip) until the font is there.
+UNIFONT_HEX := /usr/share/unifont/unifont_jp.hex
 $(FONT): $(STAMP) tools/dakoku/fontbuild.py $(FONT_SOURCE)
-	@if test -n "$(FONT_SOURCE)"; then $(BIN)/dakoku font build --output $@; \
+	@if ! test -f $(UNIFONT_HEX) && test "$$(id -u)" = 0 && command -v apt-get >/dev/null; then \
+	    echo "make setup: installing Debian's unifont (the display font's source)"; \
+	    (apt-get install -y -q unifont >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q unifont >/dev/null)) || true; fi
+	@if test -f $(UNIFONT_HEX); then $(BIN)/dakoku font build --output $@; \
 	else echo "make setup: no display font: apt-get install unifont, then make setup again" >&2; fi
 
 sim: setup
