@@ -12,12 +12,15 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     identity()                  (tenant code, terminal ID, secret bytes)
     entropy()                   a few random bytes (os.urandom) for the uplink's jitter, or b""
     reader_selftest()           None when the reader answers at boot, else what failed (text)
+    selftest()                  (optional) what the other parts' boot self-tests found, as
+                                texts "slot: ..." (logged as SELF_TEST events)
     reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",), None
                                 (hardware.reader.Reader gives both for a PN532, RC-S620S or
                                 RC-S380: docs/HARDWARE.md)
     key_poll(now_ms)            a key name or None
     show(lines, style); beep(pattern); led(pattern); reboot()
-    net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE)
+    net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE, TIMEOUT)
+    net_detail() -> (optional) what the link layer said at the last failed send
     net_poll() -> bytes received, b"" when the peer closed, None when nothing yet;
                   raises OSError for a broken connection
     ntp() -> UTC seconds or None
@@ -55,7 +58,9 @@ class Loop:
         tenant, terminal_id, secret = board.identity()
         self.uplink = Uplink(self.terminal, tenant, terminal_id, secret, None, board.entropy())
         self.in_flight = None  # the Send being answered
-        self.perform(self.terminal.boot(now, board.rtc_epoch(), board.reader_selftest()))
+        reader_fault = board.reader_selftest()
+        parts = board.selftest() if hasattr(board, "selftest") else ()
+        self.perform(self.terminal.boot(now, board.rtc_epoch(), reader_fault, parts))
         self.uplink.start(now)
         self.rebooting = False
 
@@ -111,7 +116,8 @@ class Loop:
                 return
             error = board.net_send(action.data)
             if error is not None:
-                self.perform(up.failed(now, error, "send"))
+                detail = board.net_detail() if hasattr(board, "net_detail") else "send"
+                self.perform(up.failed(now, error, detail))
                 return
             self.in_flight = action
             return
