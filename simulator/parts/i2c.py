@@ -8,8 +8,8 @@ board's bus does; ``dead`` makes every address silent (SDA held low, no pull-ups
 ``DS3231Chip`` / ``PCF8563Chip`` keep their registers in BCD and count virtual time (the bus's
 ``now``, milliseconds): reading the time gives the registers advanced by the seconds elapsed.
 ``battery_dead()`` models a power cut with a flat backup cell: the oscillator stopped, the
-flag (OSF / VL) is set and the time is back at 2000-01-01 00:00. ``garbage`` makes the next
-reads nonsense (a stuck bus).
+flag (OSF / VL) is set and the time is back at 2000-01-01 00:00. ``garbage`` makes the time
+registers read 5E (not BCD: a chip that lost its mind, or a bus that garbles).
 """
 
 from hardware.rtc import DAY_S, civil_from_days, days_from_civil
@@ -97,9 +97,9 @@ class _RtcChip:
         self._fields(y, m, d, (days + 3) % 7 + 1, rest // 3600, rest // 60 % 60, rest % 60)
 
     def read(self, reg):
-        if self.garbage:
-            return 0xEE
         if self.time_reg <= reg < self.time_reg + 7:
+            if self.garbage:
+                return 0x5E  # not BCD (a digit E), the flag bit clear
             self._load()
         return self.regs[reg & 0x0F]
 
