@@ -38,6 +38,7 @@ battery      ``selftest()``; ``poll(now_ms)``; ``level()`` (hardware/power.py)
     receiver()                    (host, port) of the service (TLS: the network part's "tls",
                                   by default whenever ``ssl`` is there)
     partitions(), identity(), boot_id(), urandom(n), reset()
+    cadata                        (optional) the CA certificate to trust for TLS, DER or PEM
 
 Nothing here raises into the loop: a part that cannot be made at boot (an OSError from its
 bus) is a self-test problem and its slot stays empty (the terminal punches without it); a part
@@ -125,7 +126,10 @@ def make_network(board, spec):
     host, port = env.receiver()
     tls = spec.get("tls", env.ssl is not None)  # TLS wherever the board has it
     kind = "Wi-Fi" if spec["part"] == "wlan" else "LAN"
-    return NetLink(env.interface(spec), env.network, env.socket, host, port, env.ssl, tls, kind)
+    cadata = getattr(env, "cadata", None)  # the receiver's CA, pinned (else the board's own)
+    return NetLink(
+        env.interface(spec), env.network, env.socket, host, port, env.ssl, tls, kind, cadata=cadata
+    )
 
 
 MAKERS = {

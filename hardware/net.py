@@ -120,6 +120,7 @@ class NetLink:
         kind="Wi-Fi",
         connect_timeout_s=5,
         buffer_size=1024,
+        cadata=None,
     ):
         if tls and ssl is None:
             raise ValueError("TLS asked for, but this board has no ssl module")
@@ -132,10 +133,13 @@ class NetLink:
         self.tls = tls
         self.kind = kind
         self.connect_timeout_s = connect_timeout_s
+        self.cadata = cadata  # the CA certificate(s) to trust (DER or PEM), else the board's
         self.detail = ""  # what the link layer said at the last failure
         self.connects = 0
         self.failures = 0
         self._sock = None
+        self._read = None
+        self._write_fn = None
         self._buf = bytearray(buffer_size)
         self._ntp = bytearray(48)
 
@@ -189,9 +193,9 @@ class NetLink:
         if sock is None:
             return b""
         try:
-            n = sock.readinto(self._buf)
+            n = self._read(self._buf)
         except OSError as e:
-            if errno_of(e) in (EAGAIN, EINPROGRESS):
+            if _would_block(e):
                 return None
             self.close()
             self.failures += 1
@@ -259,6 +263,9 @@ class NetLink:
                 s.close()
                 return self._fail(NO_ROUTE, "TLS: %s" % why(e))
         self._sock = s
+        # MicroPython's sockets have write/readinto; CPython's send/recv_into (the desktop)
+        self._write_fn = getattr(s, "write", None) or s.send
+        self._read = getattr(s, "readinto", None) or s.recv_into
         self.connects += 1
         return None
 
@@ -266,8 +273,9 @@ class NetLink:
         ssl = self.ssl
         if hasattr(ssl, "SSLContext"):  # MicroPython 1.23 and later, CPython
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            if hasattr(ctx, "verify_mode"):
-                ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            if self.cadata is not None:
+                ctx.load_verify_locations(cadata=self.cadata)
             return ctx.wrap_socket(s, server_hostname=self.host)
         return ssl.wrap_socket(s, server_hostname=self.host)
 
@@ -277,7 +285,7 @@ class NetLink:
         view = memoryview(data)
         sent = 0
         while sent < len(data):
-            n = sock.write(view[sent:])
+            n = self._write_fn(view[sent:])
             if not n:
                 raise OSError(ETIMEDOUT)
             sent += n
@@ -286,7 +294,12 @@ class NetLink:
     def _peer_closed(self):
         """Between requests nothing should arrive: EOF means the peer closed (stale)."""
         try:
-            n = self._sock.readinto(self._buf)
+            n = self._read(self._buf)
         except OSError as e:
-            return errno_of(e) not in (EAGAIN, EINPROGRESS)
+            return not _would_block(e)
         return n == 0
+
+
+def _would_block(e):
+    """Nothing to read yet: EAGAIN, or CPython's TLS asking to be called again."""
+    return errno_of(e) in (EAGAIN, EINPROGRESS) or type(e).__name__ == "SSLWantReadError"

@@ -149,7 +149,7 @@ def test_two_keys_together_report_nothing_and_a_stuck_key_is_a_self_test_problem
 
 
 def test_a_keymap_that_does_not_fit_the_matrix_is_refused():
-    clock, sim, _keys = keypad()
+    _clock, sim, _keys = keypad()
     text = raises(ValueError, lambda: KeyMatrix(sim.rows, sim.cols, (("in",),)))
     assert text == "keymap is 2 rows of 2 keys"
     d = Debouncer(30)
