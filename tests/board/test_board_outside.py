@@ -203,3 +203,27 @@ class DebounceMachine(RuleBasedStateMachine):
 
 DebounceMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 test_debounce_machine = DebounceMachine.TestCase
+
+
+# ------------------------------------------------------------- the door day on each profile
+
+
+def test_the_door_day_on_each_profile_delivers_every_punch_once():
+    from firmware.punch import KIND_CLOCK_OUT, METHOD_FINGER
+    from hardware.profiles import BT
+    from simulator.boardday import BoardDay
+
+    lines: list[str] = []
+    for profile in (PIT, BT):
+        day = BoardDay(profile, people=6, idle_ms=10_000)
+        assert day.day(lines.append), lines
+        journal = day.loop.journal
+        punches = [journal.read(s) for s in range(1, journal.next_seq)]
+        assert len(punches) == 12
+        offline = [p for p in punches if p.flags & 1]
+        assert offline, "the outage during departures stored punches offline"
+        if profile is BT:
+            assert sum(p.method == METHOD_FINGER for p in punches) == 4  # 2 and 5, twice each
+            assert sum(p.kind == KIND_CLOCK_OUT for p in punches) == 6  # the "out" key
+    assert any("Wi-Fi: no access point found" in line for line in lines), lines
+    assert any("LAN: cable unplugged" in line for line in lines), lines
