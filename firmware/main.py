@@ -12,7 +12,7 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     identity()                  (tenant code, terminal ID, secret bytes)
     entropy()                   a few random bytes (os.urandom) for the uplink's jitter, or b""
     reader_selftest()           None when the reader answers at boot, else what failed (text)
-    selftest()                  (optional) what the other parts' boot self-tests found, as
+    parts_selftest()            (optional) what the other parts' boot self-tests found, as
                                 texts "slot: ..." (logged as SELF_TEST events)
     reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",), None
                                 (hardware.reader.Reader gives both for a PN532, RC-S620S or
@@ -59,7 +59,7 @@ class Loop:
         self.uplink = Uplink(self.terminal, tenant, terminal_id, secret, None, board.entropy())
         self.in_flight = None  # the Send being answered
         reader_fault = board.reader_selftest()
-        parts = board.selftest() if hasattr(board, "selftest") else ()
+        parts = board.parts_selftest() if hasattr(board, "parts_selftest") else ()
         self.perform(self.terminal.boot(now, board.rtc_epoch(), reader_fault, parts))
         self.uplink.start(now)
         self.rebooting = False

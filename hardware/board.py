@@ -2,8 +2,8 @@
 
 ``Board(profile, env, parts=None)`` makes each slot's part from the profile with a maker in
 ``MAKERS`` (part name -> ``maker(board, spec)``), over the buses and pins ``env`` gives, and
-implements exactly the interface at the top of firmware/main.py, plus ``selftest()`` and
-``net_detail()`` which the loop uses when a board has them.
+implements exactly the interface at the top of firmware/main.py, including its optional
+``parts_selftest()`` and ``net_detail()`` which the loop uses when a board has them.
 
 A slot takes **any object with that slot's interface**; ``parts`` gives objects for slots
 directly (a driver another module builds, or a simulated part), and a driver module adds its
@@ -236,9 +236,10 @@ class Board:
     def reader_selftest(self):
         if self.reader is not None:
             return self.reader.selftest(self.ticks_ms, self.idle)
-        return self.finger.selftest()  # a finger-only board: the finger module identifies
+        finger = self.finger  # a finger-only board: the finger module identifies
+        return finger.selftest() if finger is not None else "no reader and no finger module"
 
-    def selftest(self):
+    def parts_selftest(self):
         """What the boot self-test found on every part but the reader, as texts "slot: …"
         (logged as event 5, SELF_TEST, by the terminal)."""
         found = list(self.problems)

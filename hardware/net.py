@@ -189,11 +189,11 @@ class NetLink:
         return None
 
     def poll(self):
-        sock = self._sock
-        if sock is None:
+        read = self._read
+        if self._sock is None or read is None:
             return b""
         try:
-            n = self._read(self._buf)
+            n = read(self._buf)
         except OSError as e:
             if _would_block(e):
                 return None
@@ -281,11 +281,14 @@ class NetLink:
 
     def _write(self, data):
         sock = self._sock
+        write = self._write_fn
+        if sock is None or write is None:
+            raise OSError(ECONNRESET)
         sock.settimeout(self.connect_timeout_s)  # a write waits at most this long
         view = memoryview(data)
         sent = 0
         while sent < len(data):
-            n = self._write_fn(view[sent:])
+            n = write(view[sent:])
             if not n:
                 raise OSError(ETIMEDOUT)
             sent += n
@@ -293,8 +296,11 @@ class NetLink:
 
     def _peer_closed(self):
         """Between requests nothing should arrive: EOF means the peer closed (stale)."""
+        read = self._read
+        if read is None:
+            return True
         try:
-            n = self._read(self._buf)
+            n = read(self._buf)
         except OSError as e:
             return not _would_block(e)
         return n == 0

@@ -22,7 +22,7 @@ with a PN532, an R503 finger module, an SSD1306 OLED, a 4×5 key matrix, a DS323
 Ethernet through a W5500 on SPI.
 """
 
-PIT = {
+PIT = {  # type: dict
     "name": "pit-s3",
     "style": "PiT",
     "mcu": "ESP32-S3",
@@ -51,7 +51,7 @@ PIT = {
     },
 }
 
-BT = {
+BT = {  # type: dict
     "name": "bt-eth",
     "style": "BT",
     "mcu": "ESP32-S3",
@@ -86,8 +86,22 @@ BT = {
 
 PROFILES = {PIT["name"]: PIT, BT["name"]: BT}
 
-_PIN_KEYS = ("pin", "tx", "rx", "scl", "sda", "sck", "mosi", "miso", "cs", "dc", "reset")
-_PIN_KEYS += ("backlight", "wakeup", "int")
+_PIN_KEYS = (
+    "pin",
+    "tx",
+    "rx",
+    "scl",
+    "sda",
+    "sck",
+    "mosi",
+    "miso",
+    "cs",
+    "dc",
+    "reset",
+    "backlight",
+    "wakeup",
+    "int",
+)
 _PIN_LISTS = ("pins", "rows", "cols")
 
 
@@ -120,7 +134,7 @@ def check(profile):
             problems.append("no %r" % key)
     if problems:
         return problems
-    used = {}
+    used = {}  # type: dict[int, str]
     for name, bus in profile["buses"].items():
         if bus.get("type") not in ("uart", "i2c", "spi"):
             problems.append("bus %s: type %r (uart, i2c or spi)" % (name, bus.get("type")))

@@ -100,6 +100,12 @@ class _Rtc:
         self._one = bytearray(1)
         self.problem = ""
 
+    def epoch(self):  # each chip's own
+        raise NotImplementedError
+
+    def _write(self, year, month, day, weekday, hour, minute, second):
+        raise NotImplementedError
+
     def _no_answer(self, e):
         self.problem = "no answer at 0x%02X (%s)" % (self.address, e)
 

@@ -113,7 +113,7 @@ class BoardDay:
             printer("  network outage 17:02-17:20, first error logged: %s" % errors[0])
         buzzer = env.pwms[p["parts"]["buzzer"]["pin"]]
         tones = buzzer.tones()
-        heard = {}
+        heard = {}  # type: dict[str, int]
         for _t, hz, ms in tones:
             key = "%d Hz %d ms" % (hz, ms)
             heard[key] = heard.get(key, 0) + 1

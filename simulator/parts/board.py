@@ -169,7 +169,7 @@ class SimEnv:
 def build(profile, service, epoch, **kw):
     """(board, env): ``profile`` on simulated parts; display and finger stand-ins."""
     env = SimEnv(profile, service, epoch, **kw)
-    parts = {}
+    parts = {}  # type: dict[str, object]
     p = profile["parts"]
     if "display" in p:
         spec = p["display"]

@@ -73,6 +73,15 @@ class _RtcChip:
         self._base = Y2000 if epoch is None else epoch
         self._set_flag(self.stopped)
 
+    def _set_flag(self, on):  # each chip's own
+        raise NotImplementedError
+
+    def _fields(self, y, m, d, wd, hh, mm, ss):
+        raise NotImplementedError
+
+    def _stored(self):
+        raise NotImplementedError
+
     def _now_ms(self):
         return self.bus.now if self.bus is not None else 0
 
