@@ -28,7 +28,6 @@ _DS3231_STATUS = const(0x0F)
 _DS3231_OSF = const(0x80)
 
 _PCF8563_ADDRESS = const(0x51)
-_PCF8563_CONTROL2 = const(0x01)
 _PCF8563_TIME = const(0x02)
 _PCF8563_VL = const(0x80)
 
@@ -91,6 +90,7 @@ def _epoch(year, month, day, hour, minute, second):
 class _Rtc:
     name = "RTC"
     address = 0
+    _DAY = 4  # index of the day of the month in the time registers
 
     def __init__(self, i2c, address=None):
         self.i2c = i2c
@@ -130,12 +130,30 @@ class _Rtc:
         self.problem = ""
         return True
 
+    def _decode(self):
+        """UTC seconds from the time registers read (sec, min, hour at 0-2; day at ``_DAY``,
+        month at 5, year at 6), or None with ``problem`` said."""
+        t = self._time
+        value = _epoch(
+            2000 + _bcd(t[6], 0xFF),
+            _bcd(t[5], 0x1F),
+            _bcd(t[self._DAY], 0x3F),
+            _bcd(t[2], 0x3F),
+            _bcd(t[1], 0x7F),
+            _bcd(t[0], 0x7F),
+        )
+        if value is None:
+            self._nonsense()
+            return None
+        self.problem = ""
+        return value
+
     def _nonsense(self):
         t = self._time
         self.problem = "nonsense time %02X%02X%02X %02X:%02X:%02X" % (
             t[6],
             t[5],
-            t[4],
+            t[self._DAY],
             t[2],
             t[1],
             t[0],
@@ -163,19 +181,7 @@ class DS3231(_Rtc):
         if t[2] & 0x40:  # 12-hour mode: this driver always writes 24-hour
             self._nonsense()
             return None
-        value = _epoch(
-            2000 + _bcd(t[6], 0xFF),
-            _bcd(t[5], 0x1F),
-            _bcd(t[4], 0x3F),
-            _bcd(t[2], 0x3F),
-            _bcd(t[1], 0x7F),
-            _bcd(t[0], 0x7F),
-        )
-        if value is None:
-            self._nonsense()
-            return None
-        self.problem = ""
-        return value
+        return self._decode()
 
     def _write(self, year, month, day, weekday, hour, minute, second):
         t = self._time
@@ -198,6 +204,7 @@ class PCF8563(_Rtc):
 
     name = "PCF8563"
     address = _PCF8563_ADDRESS
+    _DAY = 3
 
     def epoch(self):
         t = self._time
@@ -209,19 +216,7 @@ class PCF8563(_Rtc):
         if t[0] & _PCF8563_VL:
             self.problem = "oscillator stopped: time lost (backup battery dead?)"
             return None
-        value = _epoch(
-            2000 + _bcd(t[6], 0xFF),
-            _bcd(t[5], 0x1F),
-            _bcd(t[3], 0x3F),
-            _bcd(t[2], 0x3F),
-            _bcd(t[1], 0x7F),
-            _bcd(t[0], 0x7F),
-        )
-        if value is None:
-            self._nonsense()
-            return None
-        self.problem = ""
-        return value
+        return self._decode()
 
     def _write(self, year, month, day, weekday, hour, minute, second):
         t = self._time
@@ -233,14 +228,3 @@ class PCF8563(_Rtc):
         t[5] = _to_bcd(month)
         t[6] = _to_bcd(year - 2000)
         self.i2c.writeto_mem(self.address, _PCF8563_TIME, t)
-
-    def _nonsense(self):
-        t = self._time
-        self.problem = "nonsense time %02X%02X%02X %02X:%02X:%02X" % (
-            t[6],
-            t[5],
-            t[3],
-            t[2],
-            t[1],
-            t[0],
-        )
