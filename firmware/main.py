@@ -21,6 +21,8 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     show(lines, style); beep(pattern); led(pattern); reboot()
     net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE, TIMEOUT)
     net_detail() -> (optional) what the link layer said at the last failed send
+    net_abort()  (optional) drop the connection of a request that timed out (its late answer
+                 must not be read as the next request's)
     net_poll() -> bytes received, b"" when the peer closed, None when nothing yet;
                   raises OSError for a broken connection
     ntp() -> UTC seconds or None
@@ -130,6 +132,8 @@ class Loop:
         if data is None:
             if now >= self.in_flight.deadline_ms:
                 self.in_flight = None
+                if hasattr(board, "net_abort"):
+                    board.net_abort()
                 self.perform(up.timed_out(now))
             return
         if data == b"":

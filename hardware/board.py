@@ -315,6 +315,12 @@ class Board:
         """What the link layer said about the last failed send."""
         return self.network.detail if self.network is not None else "no network part"
 
+    def net_abort(self):
+        """The request in flight timed out: its connection goes (a late answer would else be
+        read as the next request's)."""
+        if self.network is not None:
+            self.network.close()
+
     def net_poll(self):
         if self.network is None:
             return b""

@@ -12,6 +12,8 @@ Faults, as the link layer shows them to the board:
   (ETIMEDOUT after the socket's timeout);
 - ``net.answer``: "ok", "silent" (the request is taken, nothing comes back), "reset" (the
   connection is reset when read), "close" (closed without an answer);
+- ``net.latency_ms``: how long an answer takes (longer than the client waits: it arrives
+  late, on a connection the client may reuse);
 - ``net.tls_names``: the names the server's certificate holds (a TLS client asking for
   another name fails its handshake); ``net.ntp_epoch()`` answers SNTP.
 
@@ -40,6 +42,7 @@ class SimNetwork:
         self.answer = "ok"
         self.tls_names = (host,)
         self.keep_alive_ms = 5000
+        self.latency_ms = 0  # an answer arrives this long after its request
         self.epoch0 = 0  # the network's UTC at clock 0 (for SNTP)
         self.ntp_works = True
         self.requests = 0
@@ -130,6 +133,7 @@ class SimSocket:
         self._eof = False
         self._reset = False
         self._idle_since = None
+        self._later = []  # (ready ms, answer) not arrived yet
         self.tls_host = None
 
     def settimeout(self, s):
@@ -186,7 +190,7 @@ class SimSocket:
         if net.answer == "close":
             self._eof = True
             return
-        self._in += net.service(request, net.clock())
+        self._later.append((net.clock() + net.latency_ms, net.service(request, net.clock())))
         self._idle_since = None
 
     def readinto(self, buf):
@@ -198,10 +202,15 @@ class SimSocket:
             raise OSError(ECONNRESET)
         if self.kind == 2:
             return self._datagram(buf)
+        while self._later and self._later[0][0] <= self.net.clock():
+            self._in += self._later.pop(0)[1]
         if not self._in:
-            if self._idle_since is None:
+            if self._later:  # an answer is on its way: the server keeps the connection
+                self._idle_since = None
+            elif self._idle_since is None:
                 self._idle_since = self.net.clock()
-            if self.net.clock() - self._idle_since >= self.net.keep_alive_ms:
+            idle = self._idle_since
+            if idle is not None and self.net.clock() - idle >= self.net.keep_alive_ms:
                 self._eof = True
             if self._eof:
                 return 0

@@ -227,3 +227,76 @@ def test_the_door_day_on_each_profile_delivers_every_punch_once():
             assert sum(p.kind == KIND_CLOCK_OUT for p in punches) == 6  # the "out" key
     assert any("Wi-Fi: no access point found" in line for line in lines), lines
     assert any("LAN: cable unplugged" in line for line in lines), lines
+
+
+# ------------------------------------------------------------- the network link, stateful
+
+REQUEST = b"POST /v1/punches HTTP/1.1\r\nHost: r\r\nContent-Length: 2\r\n\r\nhi"
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+FAULTS = {
+    "link": ["up", "wrong_password", "no_ap"],
+    "dns_fails": [False, True],
+    "connect": ["ok", "refused", "unreachable", "timeout"],
+    "answer": ["ok", "silent", "reset", "close"],
+}
+
+
+class NetLinkMachine(RuleBasedStateMachine):
+    """Whatever the link layer does between requests: ``send`` returns None or one of MNG-04's
+    classes with a detail and never raises; ``poll`` returns bytes, b"" or None, or raises
+    OSError; no answer comes that was not asked for; once every fault is healed, the next
+    exchange gets its answer."""
+
+    def __init__(self):
+        super().__init__()
+        from hardware.net import NetLink
+        from simulator.parts.network import NetworkModule, SimNetwork, SocketModule, SslModule
+
+        self.now = Now()
+        self.net = SimNetwork(lambda data, now: ANSWER, self.now)
+        module = NetworkModule(self.net)
+        self.link = NetLink(
+            module.WLAN(0), module, SocketModule(self.net), self.net.host, 443,
+            SslModule(self.net), True,
+        )  # fmt: skip
+        self.sent = 0
+        self.answers = 0
+
+    @rule(what=st.sampled_from(sorted(FAULTS)), data=st.data())
+    def fault(self, what, data):
+        setattr(self.net, what, data.draw(st.sampled_from(FAULTS[what])))
+
+    @rule()
+    def send(self):
+        from protocol.client import NO_LINK, NO_ROUTE, TIMEOUT
+
+        error = self.link.send(REQUEST)
+        if error is None:
+            self.sent += 1
+        else:
+            assert error in (NO_LINK, NO_ROUTE, TIMEOUT) and self.link.detail
+
+    @rule()
+    def poll(self):
+        try:
+            data = self.link.poll()
+        except OSError:
+            return
+        assert data is None or isinstance(data, bytes)
+        if data:
+            self.answers += 1
+            assert self.answers <= self.sent
+
+    @rule(ms=st.integers(1, 8000))
+    def wait(self, ms):
+        self.now.ms += ms
+
+    def teardown(self):
+        for what, values in FAULTS.items():
+            setattr(self.net, what, values[0])
+        assert self.link.send(REQUEST) is None
+        assert self.link.poll() == ANSWER
+
+
+NetLinkMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+test_netlink_machine = NetLinkMachine.TestCase

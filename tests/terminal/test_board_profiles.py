@@ -173,3 +173,17 @@ def test_a_bus_that_fails_at_boot_leaves_its_slot_empty_and_says_so():
     board = Board(PIT, env, {"display": TextDisplay()})
     assert board.rtc is None and board.rtc_epoch() is None
     assert board.parts_selftest() == ["rtc: pcf8563 did not start (5)"]
+
+
+def test_a_late_answer_to_a_timed_out_request_is_not_read_as_the_next_ones():
+    store, board, env = rig(BT)
+    loop = Loop(board)
+    turns(loop, board, 300)
+    env.net.latency_ms = 30000  # longer than the uplink waits (15 s)
+    tap(loop, board, env, 1)
+    while loop.log.events(0, 100)[-1]["code"] != eventlog.NET_ERROR:
+        turns(loop, board, 1)
+    env.net.latency_ms = 10000  # the retry's answer comes after the late one
+    turns(loop, board, 4000)
+    assert events(loop, eventlog.NET_ERROR) == ["punches failed: no complete reply in 15 s"]
+    assert sorted(store.held(TENANT, TERMINAL)) == [1] and loop.journal.unsent_count == 0
