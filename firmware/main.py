@@ -15,12 +15,17 @@ network, feeds the terminal core and the uplink, and performs their actions. The
                                 receiver printed at registration, PRT-AUTH-1)
     entropy()                   a few random bytes (os.urandom) for the uplink's jitter, or b""
     reader_selftest()           None when the reader answers at boot, else what failed (text)
+    parts_selftest()            (optional) what the other parts' boot self-tests found, as
+                                texts "slot: ..." (logged as SELF_TEST events)
     reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",), None
                                 (hardware.reader.Reader gives both for a PN532, RC-S620S or
                                 RC-S380: docs/HARDWARE.md)
     key_poll(now_ms)            a key name or None
     show(lines, style); beep(pattern); led(pattern); reboot()
-    net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE)
+    net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE, TIMEOUT)
+    net_detail() -> (optional) what the link layer said at the last failed send
+    net_abort()  (optional) drop the connection of a request that timed out (its late answer
+                 must not be read as the next request's)
     net_poll() -> bytes received, b"" when the peer closed, None when nothing yet;
                   raises OSError for a broken connection
     ntp() -> UTC seconds or None
@@ -68,7 +73,9 @@ class Loop:
             self.terminal, tenant, terminal_id, secret, None, board.entropy(), boot_count
         )
         self.in_flight = None  # the Send being answered
-        self.perform(self.terminal.boot(now, board.rtc_epoch(), board.reader_selftest()))
+        reader_fault = board.reader_selftest()
+        parts = board.parts_selftest() if hasattr(board, "parts_selftest") else ()
+        self.perform(self.terminal.boot(now, board.rtc_epoch(), reader_fault, parts))
         self.uplink.start(now)
         self.reboot_asked = None  # ticks_ms when a Reboot came, until it is done
 
@@ -135,7 +142,8 @@ class Loop:
                 return
             error = board.net_send(action.data)
             if error is not None:
-                self.perform(up.failed(now, error, "send"))
+                detail = board.net_detail() if hasattr(board, "net_detail") else "send"
+                self.perform(up.failed(now, error, detail))
                 return
             self.in_flight = action
             return
@@ -148,6 +156,8 @@ class Loop:
         if data is None:
             if now >= self.in_flight.deadline_ms:
                 self.in_flight = None
+                if hasattr(board, "net_abort"):
+                    board.net_abort()
                 self.perform(up.timed_out(now))
             return
         if data == b"":

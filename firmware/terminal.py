@@ -175,13 +175,14 @@ class Terminal:
         self.actions = []
         return out
 
-    def boot(self, now_ms, rtc_epoch=None, reader_fault=None):
+    def boot(self, now_ms, rtc_epoch=None, reader_fault=None, part_problems=()):
         """Start: configuration, journal and roster are already mounted by the caller.
 
         The self-test needs no service (MNT-06): the board's reader check (``reader_fault``: None
         when the reader answered, else what went wrong) and what the journal and roster found
-        when mounting are logged; a reader that failed puts the terminal in ``reader_fault``
-        until the reader reports back. A damaged journal or roster still punches.
+        when mounting are logged, and what the board's other parts found (``part_problems``:
+        texts "slot: ..." from hardware/board.py); a reader that failed puts the terminal in
+        ``reader_fault`` until the reader reports back. A damaged journal or roster still punches.
         """
         self._now = now_ms
         self.use_config()
@@ -191,7 +192,7 @@ class Terminal:
             self._log(now_ms, eventlog.CLOCK_INVALID, "no valid RTC at boot")
         self._log(now_ms, eventlog.BOOT, "boot %d fw %s %s" % (self.boot_id, VERSION, self.board))
         self._journal_state = self.journal.state()
-        for problem in self._self_test(reader_fault):
+        for problem in self._self_test(reader_fault) + list(part_problems):
             self._log(now_ms, eventlog.SELF_TEST, problem[:106])
         self._recall_recent(now_ms)
         self._recall_pin_lock(now_ms)

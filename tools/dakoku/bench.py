@@ -181,7 +181,8 @@ def bench_terminal_stateful() -> dict:
 
 
 def bench_board() -> dict:
-    """The board's parts: the display's draw time, font reads and RAM."""
+    """The board: the display's draw time, font reads and RAM; modelled tap-to-OK time on the
+    PiT profile; boot self-tests."""
     from dakoku.bench_board import bench_board as run
 
     return run()

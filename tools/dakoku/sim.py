@@ -281,6 +281,16 @@ def run_demonstrations() -> int:
     print(f"  {result.requests} HTTP requests; every punch answered OK is held by the receiver")
     print(f"  exactly once: {result.ok}")
     status = status or (0 if result.ok else 1)
+    print()
+    print("The same door on each board profile: firmware/main.py on hardware/board.py with every")
+    print("part simulated (reader chip, finger module, keys, buzzer, LED, RTC, network, battery;")
+    print("simulator/boardday.py, hardware/profiles.py):")
+    from hardware.profiles import BT, PIT
+    from simulator.boardday import board_days
+
+    boards_ok = board_days((PIT, BT), printer=lambda line: print("  " + line))
+    print(f"  every punch answered OK is held by the server exactly once, on each: {boards_ok}")
+    status = status or (0 if boards_ok else 1)
     os.makedirs(SIM_OUTPUT, exist_ok=True)
     csv_path = os.path.join(SIM_OUTPUT, "punches.csv")
     with open(csv_path, "w", encoding="utf-8", newline="") as fh:

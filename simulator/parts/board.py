@@ -1,0 +1,179 @@
+"""A board profile with every part simulated (MicroPython-compatible): the ``env`` that
+hardware/board.py builds a ``Board`` from, under virtual time.
+
+``SimEnv(profile, service, epoch)`` holds the world the profile's parts are wired to: a field of
+cards before the reader's chip on its serial line (``field``), the I2C bus with the profile's
+RTC chip (``rtc_chip``), the key matrix (``keypad``), PWM channels and ADCs by pin (``pwms``,
+``adcs``), the network (``net``, answering with ``service``: request bytes and service time ->
+answer bytes), four flash partitions, and the clock (``now``, virtual milliseconds; ``sleep_ms``
+moves it). ``build(profile, service, epoch)`` gives ``(board, env)``: the real drivers of
+hardware/ on those simulated parts, with the display and finger slots taken by the stand-ins of
+``simulator.parts.standins`` (their drivers land separately).
+"""
+
+from hardware.board import Board
+from simulator.norflash import SimulatedNorFlash
+from simulator.parts.i2c import DS3231Chip, PCF8563Chip, SimI2CBus
+from simulator.parts.network import NetworkModule, SimNetwork, SocketModule, SslModule
+from simulator.parts.pins import SimADC, SimKeyMatrix, SimPin, SimPWM
+from simulator.parts.standins import ScriptedFinger, TextDisplay
+from simulator.readers.field import Field
+from simulator.readers.line import SerialLine
+from simulator.readers.pn532 import PN532Chip
+from simulator.readers.rcs620s import RCS620SChip
+
+TICKS_PERIOD = 1 << 30
+_RTC_CHIPS = {"ds3231": DS3231Chip, "pcf8563": PCF8563Chip}
+_READER_CHIPS = {"pn532": PN532Chip, "rcs620s": RCS620SChip}
+
+
+class SimEnv:
+    def __init__(
+        self,
+        profile,
+        service,
+        epoch,
+        identity=("ACME01", "T0001", b"door-secret-0123456789abcdef01"),
+        flash_sectors=(16, 16, 2, 4),
+        sector_size=4096,
+        rtc_valid=True,
+    ):
+        self.profile = profile
+        self.now = 0
+        self.epoch0 = epoch
+        self.field = Field()
+        self.lines = {}  # bus name -> SerialLine
+        self.i2c_buses = {}
+        self.rtc_chip = None
+        self.pwms = {}
+        self.adcs = {}
+        self.resets = 0
+        self.boots = 1
+        self._identity = identity
+        self.flashes = tuple(SimulatedNorFlash(sector_size, n) for n in flash_sectors)
+        parts = profile["parts"]
+        rtc = parts.get("rtc")
+        if rtc is not None:
+            self.rtc_chip = _RTC_CHIPS[rtc["part"]](epoch if rtc_valid else None)
+        keys = parts.get("keys")
+        self.keypad = None
+        if keys is not None:
+            self.keypad = SimKeyMatrix(keys["rows"], keys["cols"], keys["keymap"], self.ticks)
+        self.net = SimNetwork(lambda data, now_ms: service(data, self.service_time()), self.ticks)
+        self.net.epoch0 = epoch
+        self.network = NetworkModule(self.net)
+        self.socket = SocketModule(self.net)
+        self.ssl = SslModule(self.net)
+
+    # ------------------------------------------------------------------- env interface
+
+    def ticks(self):
+        return self.now
+
+    def service_time(self):
+        return self.epoch0 + self.now // 1000
+
+    def ticks_ms(self):
+        return self.now % TICKS_PERIOD  # as MicroPython's ticks_ms(): wraps at 2**30
+
+    def sleep_ms(self, ms):
+        self.now += ms
+        self._sync()
+
+    def _sync(self):
+        for line in self.lines.values():
+            line.now = self.now
+        for bus in self.i2c_buses.values():
+            bus.now = self.now
+
+    def _slot_on(self, bus_name):
+        for slot, spec in self.profile["parts"].items():
+            if spec.get("bus") == bus_name:
+                return slot, spec
+        return None, None
+
+    def uart(self, spec):
+        name = self._bus_name(spec)
+        slot, part = self._slot_on(name)
+        if slot != "reader" or part is None or part["part"] not in _READER_CHIPS:
+            raise OSError(19)  # nothing simulated on that line
+        line = SerialLine(_READER_CHIPS[part["part"]](self.field))
+        line.now = self.now
+        self.lines[name] = line
+        return line
+
+    def i2c(self, spec):
+        bus = SimI2CBus()
+        bus.now = self.now
+        if self.rtc_chip is not None:
+            bus.attach(self.rtc_chip)
+        self.i2c_buses[self._bus_name(spec)] = bus
+        return bus
+
+    def spi(self, spec):
+        return object()
+
+    def _bus_name(self, spec):
+        for name, bus in self.profile["buses"].items():
+            if bus is spec:
+                return name
+        raise ValueError("not a bus of this profile")
+
+    def pin(self, number, mode):
+        if self.keypad is not None:
+            pin = self.keypad.pins().get(number)
+            if pin is not None:
+                return pin
+        return SimPin(number)
+
+    def pwm(self, number):
+        p = SimPWM(number, self.ticks)
+        self.pwms[number] = p
+        return p
+
+    def adc(self, number):
+        a = SimADC(number)
+        self.adcs[number] = a
+        return a
+
+    def interface(self, spec):
+        if spec["part"] == "wlan":
+            return self.network.WLAN(self.network.STA_IF)
+        return self.network.LAN()
+
+    def receiver(self):
+        return self.net.host, self.net.port
+
+    def partitions(self):
+        return self.flashes
+
+    def identity(self):
+        return self._identity
+
+    def boot_id(self):
+        return self.boots
+
+    def urandom(self, n):
+        return bytes((i * 37 + self.boots) & 0xFF for i in range(n))
+
+    def reset(self):
+        self.resets += 1
+
+    # -------------------------------------------------------------------- the world
+
+    def reader_line(self):
+        slot_bus = self.profile["parts"]["reader"]["bus"]
+        return self.lines.get(slot_bus)
+
+
+def build(profile, service, epoch, **kw):
+    """(board, env): ``profile`` on simulated parts; display and finger stand-ins."""
+    env = SimEnv(profile, service, epoch, **kw)
+    parts = {}  # type: dict[str, object]
+    p = profile["parts"]
+    if "display" in p:
+        spec = p["display"]
+        parts["display"] = TextDisplay(spec.get("width", 240), spec.get("height", 135))
+    if "finger" in p:
+        parts["finger"] = ScriptedFinger()
+    return Board(profile, env, parts), env

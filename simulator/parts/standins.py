@@ -1,0 +1,50 @@
+"""Stand-ins for the display and the finger module (MicroPython-compatible), honouring the
+interfaces hardware/board.py gives those slots, until the real drivers land (issue 19's
+display and finger items are built alongside; these are replaced by them at merge).
+
+``TextDisplay``: ``selftest()`` -> None or text (``present`` False: "display: no answer"),
+``show(lines, style)`` keeps the last screen (and counts them); it draws no pixels.
+``ScriptedFinger``: ``selftest()``; ``poll(now_ms)`` returns the results queued with
+``put(result, template)`` (a ``firmware.terminal.Finger``), or ``("fault", text)`` queued with
+``fail(text)``.
+"""
+
+
+class TextDisplay:
+    def __init__(self, width=240, height=135):
+        self.width = width
+        self.height = height
+        self.present = True
+        self.lines = ()
+        self.style = ""
+        self.screens = 0
+
+    def selftest(self):
+        return None if self.present else "display: no answer"
+
+    def show(self, lines, style):
+        if not self.present:
+            raise OSError(19)
+        self.lines = tuple(lines)
+        self.style = style
+        self.screens += 1
+
+
+class ScriptedFinger:
+    def __init__(self):
+        self.present = True
+        self._queue = []
+
+    def selftest(self):
+        return None if self.present else "finger: no answer"
+
+    def put(self, result, template=0):
+        from firmware.terminal import Finger
+
+        self._queue.append(Finger(result, template))
+
+    def fail(self, text):
+        self._queue.append(("fault", text))
+
+    def poll(self, now_ms):
+        return self._queue.pop(0) if self._queue else None
