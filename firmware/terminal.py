@@ -106,11 +106,15 @@ class Card:
 
 class Finger:
     """A finger module result: match (with ``template``), no_match, poor, no_finger; in service
-    mode also enrolled (the module stored a new finger under ``template``) or enrol_failed."""
+    mode also enrolled (the module stored a new finger under ``template``) or enrol_failed.
+    ``score`` is the module's match score (0 when it gives none); ``detail`` why an enrolment
+    failed or how a hybrid reader decided (hardware/fingerprint.py, hardware/hybrid.py)."""
 
-    def __init__(self, result, template=0):
+    def __init__(self, result, template=0, score=0, detail=""):
         self.result = result
         self.template = template
+        self.score = score
+        self.detail = detail
         self.employee = None
 
 
