@@ -12,7 +12,8 @@ finger, e.g. "alice-right-index"; ``quality`` "good", "smudged" (GenImg 03), "di
 finger enrolled there (``enrol(page, finger)`` puts one in directly). Scores are deterministic
 per finger (60..250), and a finger never matches another one.
 
-Faults for tests: ``unknown_code`` replaces the next answer's confirmation code (a valid
+``delay_scale`` multiplies the times (a test over a pty runs in real time). Faults for tests:
+``unknown_code`` replaces the next answer's confirmation code (a valid
 checksum around a code no manual lists); ``silent`` answers nothing; ``bad_sum`` spoils the
 checksum of the next n answers.
 
@@ -55,6 +56,7 @@ class R503:
         self.unknown_code = None
         self.silent = False
         self.bad_sum = 0
+        self.delay_scale = 1  # a pty test in real time may shorten the module's times
         self.decoder = r30x.Decoder(300, r30x.DEFAULT_ADDRESS)
         self.decoder.address = self.address
 
@@ -85,7 +87,7 @@ class R503:
                 if self.decoder.pid == r30x.PID_COMMAND and self.decoder.length >= 1:
                     answer = self._command(bytes(self.decoder.body[0 : self.decoder.length]))
                     if answer is not None:
-                        out.append(answer)
+                        out.append((int(answer[0] * self.delay_scale), answer[1]))
             elif r == r30x.BAD_SUM or r == r30x.TOO_LONG:
                 out.append((PLAIN_MS, self._ack(r30x.PACKET_ERROR)))
         return out
