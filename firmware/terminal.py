@@ -226,6 +226,13 @@ class Terminal:
         self.machine.fire("reader_fault")
         return self._take()
 
+    def reader_notice(self, now_ms, detail):
+        """A part of the reader failed or came back, but the terminal still identifies with
+        the others (a BT-style reader's finger module while cards punch): logged, no state."""
+        self._now = now_ms
+        self._log(now_ms, eventlog.READER_FAULT, detail[:106])
+        return self._take()
+
     def reader_ok(self, now_ms):
         self._now = now_ms
         if self.machine.state == "reader_fault":
@@ -459,9 +466,12 @@ class Terminal:
     def prompt_retry(self, finger):
         self._retries += 1
         lang = self.config["language"]
-        key = {"poor": "finger_poor", "no_finger": "finger_none"}.get(
-            finger.result, "finger_no_match"
-        )
+        key = {
+            "poor": "finger_poor",
+            "no_finger": "finger_none",
+            "disagree": "finger_disagree",  # a hybrid reader: print and vein differ
+            "no_vein": "finger_no_vein",
+        }.get(finger.result, "finger_no_match")
         self._screen((texts.text(key, lang),), "info", "error")
         self._deadline = self._now + _IDENTIFY_MS
 

@@ -25,6 +25,8 @@ CATALOGUE = {
     "finger_none": ("指が検出されません", "No finger detected"),
     "finger_no_match": ("照合できません", "Not recognised"),
     "finger_failed": ("認証できませんでした", "Not recognised"),
+    "finger_disagree": ("指紋と静脈が不一致", "Print and vein differ"),
+    "finger_no_vein": ("指を奥まで置いてください", "Lay the finger flat"),
     "journal_full": ("未送信データが満杯", "Unsent log is full"),
     "journal_nearly_full": ("未送信データ残りわずか", "Unsent log nearly full"),
     "store_failed": ("記録できません", "Could not record"),
