@@ -159,6 +159,13 @@ def bench_readers() -> dict:
     return run()
 
 
+def bench_board() -> dict:
+    """The board's parts: the display's draw time, font reads and RAM."""
+    from dakoku.bench_board import bench_board as run
+
+    return run()
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "micropython": bench_micropython,
     "journal": bench_journal,
@@ -166,6 +173,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "firmware": bench_firmware,
     "receiver": bench_receiver,
     "readers": bench_readers,
+    "board": bench_board,
 }
 
 
