@@ -73,3 +73,33 @@ def test_pyfingerprint_enrols_then_searches_on_the_simulated_r503(module):
     r503.bad_sum = 1
     with pytest.raises(Exception, match="checksum is wrong"):
         f.getTemplateCount()
+
+
+def test_the_terminals_driver_identifies_over_pyserial_on_the_pty():
+    """hardware/fingerprint.py through pyserial, as on a PC with a USB-serial adapter."""
+    import time
+
+    import serial
+    from dakoku.serialreader import PyserialUart
+
+    from hardware.fingerprint import FingerPrint
+
+    r503 = R503()
+    r503.delay_scale = 0.02
+    r503.enrol(12, "alice-index")
+    with PtyChip(r503) as pty, serial.Serial(pty.path, 57600, timeout=0) as port:
+        start = time.monotonic()
+
+        def ticks():
+            return int((time.monotonic() - start) * 1000)
+
+        driver = FingerPrint(
+            PyserialUart(port), ticks_ms=ticks, wait_ms=lambda ms: time.sleep(ms / 1000)
+        )
+        assert driver.selftest() is None and driver.templates == 1
+        r503.place("alice-index")
+        event = None
+        while event is None and ticks() < 5000:
+            event = driver.poll(ticks())
+            time.sleep(0.005)
+        assert event is not None and (event.result, event.template) == ("match", 12), event
