@@ -233,3 +233,16 @@ def test_a_hybrid_decision_has_its_own_message_and_a_retry():
     r.run_until(r.now + 12000)
     r.finger("match", 3)
     assert r.last_screen().lines[0] == "社員3"
+
+
+def test_a_vein_enrolment_that_fails_removes_the_print_again():
+    h = SimulatedHybrid()
+    h.driver.start_enrol(10)
+    h.module.place("dave-index")  # on the print sensor only: the vein module waits, then 0B
+    got = h.run(1500)
+    h.module.lift()
+    got += h.run(800)
+    h.module.place("dave-index")
+    got += h.run(9000)
+    assert [(f.result, f.detail) for f in got] == [("enrol_failed", "vein: time-out")], got
+    assert 10 not in h.module.library and 11 not in h.vein.library
