@@ -15,7 +15,34 @@ from simulator.readers.line import SerialLine
 TURN_MS = 20
 
 
-class SimulatedFinger:
+class _Desk:
+    """Time moves in board turns: ``turn()`` (one poll, then 20 ms) is the subclass's."""
+
+    now = 0
+
+    def turn(self):
+        raise NotImplementedError
+
+    def run(self, ms):
+        got = []
+        end = self.now + ms
+        while self.now < end:
+            e = self.turn()
+            if e is not None:
+                got.append(e)
+        return got
+
+    def until_event(self, limit_ms=5000):
+        """Poll until the driver returns something (or ``limit_ms``); that event or None."""
+        end = self.now + limit_ms
+        while self.now < end:
+            e = self.turn()
+            if e is not None:
+                return e
+        return None
+
+
+class SimulatedFinger(_Desk):
     def __init__(self, capacity=200, selftest=True, **driver_options):
         self.module = R503(capacity)
         self.line = SerialLine(self.module, 57600)
@@ -39,24 +66,6 @@ class SimulatedFinger:
             self.events.append((self.now, e))
         self.now += TURN_MS
         return e
-
-    def run(self, ms):
-        got = []
-        end = self.now + ms
-        while self.now < end:
-            e = self.turn()
-            if e is not None:
-                got.append(e)
-        return got
-
-    def until_event(self, limit_ms=5000):
-        """Poll until the driver returns something (or ``limit_ms``); that event or None."""
-        end = self.now + limit_ms
-        while self.now < end:
-            e = self.turn()
-            if e is not None:
-                return e
-        return None
 
     def touch(self, finger, quality="good", limit_ms=5000):
         """Place ``finger`` until the driver reports, lift it, poll until it saw no finger."""
@@ -103,7 +112,7 @@ class SimulatedHybrid(SimulatedFinger):
         return e
 
 
-class SimulatedBT:
+class SimulatedBT(_Desk):
     """A BT-style reader: a simulated PN532 (simulator/readers/desk.py) and a finger module
     (a SimulatedFinger or SimulatedHybrid) on one clock, the real
     ``hardware.btreader.CardAndFinger`` over both."""
@@ -143,12 +152,3 @@ class SimulatedBT:
             self.events.append((self.now, e))
         self.at(self.now + TURN_MS)
         return e
-
-    def run(self, ms):
-        got = []
-        end = self.now + ms
-        while self.now < end:
-            e = self.turn()
-            if e is not None:
-                got.append(e)
-        return got
