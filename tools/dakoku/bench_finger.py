@@ -9,12 +9,64 @@ simulated modules, whose times are the R503 datasheet's: image < 0.2 s, features
 - ``finger_identify_ms_card_then_finger``: the 1:1 Match of the card holder's two templates;
 - ``finger_identify_ms_hybrid``: print (1:N of 1,000) then the vein's Verify;
 - ``finger_identify_wire_bytes``: bytes both ways on the 57600-baud line for one 1:N match;
+- ``finger_poll_alloc_bytes_micropython``: heap allocated per poll by the R503 driver on the
+  real MicroPython while the sensor is empty (GenImg answered "no finger" every 100 ms), the
+  answers replayed from preallocated buffers (``simulator/readers/replay.py``), collector off,
+  ``gc.mem_alloc()`` before and after; ``…_resting``: a finger resting after its report;
 - ``finger_statemachine_examples``: the hypothesis state machine of tests/fingers, run longer.
 """
 
 from __future__ import annotations
 
 LIBRARY = 1000
+
+_GUEST = """
+import gc
+gc.disable()
+from simulator.fingers.desk import SimulatedFinger
+from simulator.readers.replay import ReplayUart
+sim = SimulatedFinger()
+sim.run(1000)
+if %(resting)d:
+    sim.module.place("alice")
+    sim.run(2000)
+d = sim.driver
+d.exchange.uart = ReplayUart([%(answer)r])
+now = sim.now
+for i in range(40):
+    d.poll(now)
+    now += 20
+polls0 = d.polls
+failures0 = d.failures
+gc.collect()
+before = gc.mem_alloc()
+for i in range(%(turns)d):
+    d.poll(now)
+    now += 20
+after = gc.mem_alloc()
+print(after - before, d.polls - polls0, d.failures - failures0)
+"""
+
+
+def _alloc(resting: bool) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from dakoku.micropython import shared_interpreter
+    from hardware import r30x
+
+    code = (r30x.OK if resting else r30x.NO_FINGER,)
+    answer = r30x.encode(r30x.PID_ACK, bytes(code))
+    guest = _GUEST % {"resting": int(resting), "answer": answer, "turns": 200}
+    with tempfile.TemporaryDirectory() as scratch:
+        res = shared_interpreter().run(
+            ["-X", "heapsize=8M", "-c", guest], scratch=Path(scratch), timeout_s=300
+        )
+    if not res.ok:
+        raise RuntimeError("guest failed: " + res.stderr.decode(errors="replace"))
+    alloc, polls, failures = (int(v) for v in res.stdout.split())
+    assert polls > 0 and failures == 0, (polls, failures)
+    return alloc // polls
 
 
 def _placed_to_event(desk, finger, expect=None) -> tuple[int, int]:
@@ -67,6 +119,8 @@ def bench_finger() -> dict:
         "finger_identify_ms_card_then_finger": one_ms,
         "finger_identify_ms_hybrid": hybrid_ms,
         "finger_identify_wire_bytes": wire,
+        "finger_poll_alloc_bytes_micropython": _alloc(False),
+        "finger_poll_alloc_bytes_micropython_resting": _alloc(True),
         "finger_statemachine_examples": _statemachine(300),
     }
 
