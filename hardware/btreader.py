@@ -20,10 +20,27 @@ same person either way).
   starts a finger enrolment (the next finger placed twice is stored on the first free page and
   reported as ``enrolled``), leaving the service states cancels it.
 - ``delete(page)``, ``template_count()``: the finger module's.
+
+``finger_module(print_uart, vein_uart=None, rule, min_score, ticks_ms, wait_ms)`` makes the
+finger part from the board's UARTs: an R503 alone, or the hybrid with an XG vein module.
 """
 
 METHODS = ("card", "finger", "card_then_finger", "card_or_finger")
 _SERVICE_STATES = ("service", "enrol_code", "enrolling")
+
+
+def finger_module(print_uart, vein_uart=None, rule="both", min_score=100, ticks_ms=None,
+                  wait_ms=None):  # fmt: skip
+    from hardware.fingerprint import FingerPrint
+
+    prints = FingerPrint(print_uart, ticks_ms=ticks_ms, wait_ms=wait_ms)
+    if vein_uart is None:
+        return prints
+    from hardware.hybrid import HybridFinger
+    from hardware.xgvein import FingerVein
+
+    veins = FingerVein(vein_uart, ticks_ms=ticks_ms, wait_ms=wait_ms)
+    return HybridFinger(prints, veins, rule, min_score)
 
 
 class CardAndFinger:

@@ -246,3 +246,16 @@ def test_a_vein_enrolment_that_fails_removes_the_print_again():
     got += h.run(9000)
     assert [(f.result, f.detail) for f in got] == [("enrol_failed", "vein: time-out")], got
     assert 10 not in h.module.library and 11 not in h.vein.library
+
+
+def test_the_finger_part_is_made_from_the_boards_uarts():
+    from hardware.btreader import finger_module
+    from hardware.fingerprint import FingerPrint
+    from hardware.hybrid import HybridFinger
+
+    h = SimulatedHybrid(selftest=False)
+    alone = finger_module(h.line, ticks_ms=h.ticks, wait_ms=h.wait)
+    assert isinstance(alone, FingerPrint) and alone.selftest() is None
+    both = finger_module(h.line, h.vein_line, "either", 120, h.ticks, h.wait)
+    assert isinstance(both, HybridFinger) and both.rule == "either" and both.min_score == 120
+    assert both.selftest() is None
