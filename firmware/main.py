@@ -17,9 +17,10 @@ network, feeds the terminal core and the uplink, and performs their actions. The
     reader_selftest()           None when the reader answers at boot, else what failed (text)
     parts_selftest()            (optional) what the other parts' boot self-tests found, as
                                 texts "slot: ..." (logged as SELF_TEST events)
-    reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",), None
-                                (hardware.reader.Reader gives both for a PN532, RC-S620S or
-                                RC-S380: docs/HARDWARE.md)
+    reader_poll(now_ms)         a Card or Finger (firmware.terminal), ("fault", text), ("ok",),
+                                ("notice", text), None (hardware.reader.Reader for a PN532,
+                                RC-S620S or RC-S380; hardware.btreader.CardAndFinger for a
+                                BT-style card + finger reader: docs/HARDWARE.md)
     key_poll(now_ms)            a key name or None
     show(lines, style); beep(pattern); led(pattern); reboot()
     net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE, TIMEOUT)
@@ -111,6 +112,8 @@ class Loop:
         elif isinstance(event, tuple) and event:
             if event[0] == "fault":
                 self.perform(t.reader_fault(now, event[1] if len(event) > 1 else ""))
+            elif event[0] == "notice":  # a part failed, the others still identify
+                self.perform(t.reader_notice(now, event[1]))
             else:
                 self.perform(t.reader_ok(now))
         key = board.key_poll(now)

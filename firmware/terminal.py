@@ -121,11 +121,15 @@ class Card:
 
 class Finger:
     """A finger module result: match (with ``template``), no_match, poor, no_finger; in service
-    mode also enrolled (the module stored a new finger under ``template``) or enrol_failed."""
+    mode also enrolled (the module stored a new finger under ``template``) or enrol_failed.
+    ``score`` is the module's match score (0 when it gives none); ``detail`` why an enrolment
+    failed or how a hybrid reader decided (hardware/fingerprint.py, hardware/hybrid.py)."""
 
-    def __init__(self, result, template=0):
+    def __init__(self, result, template=0, score=0, detail=""):
         self.result = result
         self.template = template
+        self.score = score
+        self.detail = detail
         self.employee = None
 
 
@@ -353,6 +357,13 @@ class Terminal:
         self._now = now_ms
         self._log(now_ms, eventlog.READER_FAULT, detail)
         self.machine.fire("reader_fault")
+        return self._take()
+
+    def reader_notice(self, now_ms, detail):
+        """A part of the reader failed or came back, but the terminal still identifies with
+        the others (a BT-style reader's finger module while cards punch): logged, no state."""
+        self._now = now_ms
+        self._log(now_ms, eventlog.READER_FAULT, detail[:106])
         return self._take()
 
     def reader_ok(self, now_ms):
@@ -655,9 +666,12 @@ class Terminal:
     def prompt_retry(self, finger):
         self._retries += 1
         lang = self.config["language"]
-        key = {"poor": "finger_poor", "no_finger": "finger_none"}.get(
-            finger.result, "finger_no_match"
-        )
+        key = {
+            "poor": "finger_poor",
+            "no_finger": "finger_none",
+            "disagree": "finger_disagree",  # a hybrid reader: print and vein differ
+            "no_vein": "finger_no_vein",
+        }.get(finger.result, "finger_no_match")
         self._screen((texts.text(key, lang),), "info", "error", tap_goes_on=True)
         self._deadline = self._now + _IDENTIFY_MS
 

@@ -28,6 +28,8 @@ CATALOGUE = {
     "use_card": ("カードでタッチしてください", "Use your card"),
     "use_finger": ("指で打刻してください", "Use your finger"),
     "card_first": ("先にカードをタッチ", "Touch your card first"),
+    "finger_disagree": ("指紋と静脈が不一致", "Print and vein differ"),
+    "finger_no_vein": ("指を奥まで置いてください", "Lay the finger flat"),
     "journal_full": ("未送信データが満杯", "Unsent log is full"),
     "journal_nearly_full": ("未送信データ残りわずか", "Unsent log nearly full"),
     "store_failed": ("記録できません", "Could not record"),

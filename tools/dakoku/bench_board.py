@@ -2,6 +2,8 @@
 
 - the display: tools/dakoku/bench_display.py (``display_feedback_ms``, ``glyph_flash_reads``,
   ``font_ram_bytes_micropython``, …; each figure is described there).
+- the finger modules: tools/dakoku/bench_finger.py (``finger_identify_ms``, …; each figure is
+  described there).
 
 - ``tap_to_ok_ms`` (:func:`tap_to_ok`): modelled time from a card in the RC-S620S's field to
   the OK beep on the PiT profile, the sum of
@@ -150,6 +152,9 @@ def bench_board() -> dict:
 
     out: dict = {}
     out.update(bench_display())
+    from dakoku.bench_finger import bench_finger
+
+    out.update(bench_finger())
     out.update(tap_to_ok())
     out.update(selftest_events())
     return out
