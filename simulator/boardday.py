@@ -33,6 +33,11 @@ class BoardDay:
         self.store.add_tenant(TENANT)
         self.store.add_terminal(TENANT, TERMINAL, SECRET)
         add_employees(self.store, people)
+        if "finger" in profile["parts"]:
+            # A BT-style terminal takes a card or a finger: its service configures that (the
+            # default identify_mode is "card", and a finger alone is then refused).
+            values = {"identify_mode": "card_or_finger"}
+            self.store.config[(TENANT, TERMINAL)] = {"version": 1, "values": values}
         self.server = Server(self.store)
         self.board, self.env = build(profile, self.server.handle, EPOCH)
         self.loop = Loop(self.board)
