@@ -206,7 +206,12 @@ def _parser():
     from dakoku.clihelp import parser as make_parser
 
     parser = make_parser("dakoku bench", (__doc__ or "").strip())
-    parser.add_argument("name", choices=["all", *BENCHMARKS], help="benchmark to run ('all': each)")
+    parser.add_argument(
+        "name",
+        choices=["all", *BENCHMARKS],
+        metavar="NAME",
+        help="benchmark to run: all (each in turn), " + ", ".join(BENCHMARKS),
+    )
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per benchmark")  # fmt: skip
     return parser
