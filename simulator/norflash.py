@@ -98,6 +98,7 @@ class SimulatedNorFlash:
             for off in range(0, self.size, page_size):
                 mem[off : off + page_size] = self._blank
             self._mem = mem
+            self._view = memoryview(mem)  # reads copy out of it without a slice of bytes
         else:
             self._open_file(path)
 
@@ -124,7 +125,7 @@ class SimulatedNorFlash:
     def _load(self, addr, buf):
         if self._mem is not None:
             n = len(buf)
-            buf[:] = self._mem[addr : addr + n]
+            buf[:] = self._view[addr : addr + n]
         else:
             f = self._file
             if f is None:

@@ -138,6 +138,8 @@ class SweepResult:
         self.failures = []  # (cut point, message), first few only
         self.runs = 0
         self.failed_runs = 0
+        self.faults_hit = 0  # silent faults that took effect (a fault on a byte never used
+        # again, or an erase of a blank sector skipped, changes nothing)
 
     def fail(self, point, message):
         if len(self.failures) < 5:
@@ -295,6 +297,7 @@ def _silent_run(flash, workload, result, point):
         flash.disarm()
         journal = _mount_checked(flash, model, result, point)
         check_accepts_appends(journal, model, result, point)
+        result.faults_hit += 1 if flash.faults_hit else 0
     except Exception as e:  # counted as a failure of this run
         if result.bad() == before:
             result.unmountable += 1
