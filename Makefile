@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.dakoku-installed
 STUBS  := $(VENV)/micropython-stubs
 # The MicroPython port whose stubs type-check terminal code (ESP32: the PiT-style board).
 STUBS_PORT ?= esp32
-TERMINAL_CODE := firmware protocol hardware simulator/norflash.py simulator/powercut.py simulator/protocolload.py simulator/door.py simulator/doorbench.py tests/terminal
+TERMINAL_CODE := firmware protocol hardware simulator/norflash.py simulator/powercut.py simulator/storefaults.py simulator/protocolload.py simulator/door.py simulator/doorbench.py tests/terminal
 
 .PHONY: setup sim test test-fast lint typecheck bench clean help
 
