@@ -229,7 +229,7 @@ class EventLogScenario:
             for n in written:
                 if n >= ns[0] and n not in ns:
                     return ["event %d lost" % n]
-        top = max([20, *written, *ns])
+        top = max(list(written) + ns + [20])
         try:
             n = log.append(BOOT, "after")
         except OSError as e:
