@@ -484,11 +484,17 @@ class Roster:
         """
         last = page["next"] is None
         job = {"page": page, "last": last, "i": 0, "version": page["version"]}
-        if page["full"]:
-            if page.get("first", True) or not self._build.get("full"):
-                self.begin()
-                self._build["full"] = True
+        if page["full"] and page.get("first", True):
+            self.begin()
+            self._build["full"] = True
             job["phase"] = _ADD
+        elif page["full"] and self._build.get("full"):
+            job["phase"] = _ADD
+        elif page["full"]:
+            # A later page of a full roster whose build is gone (a delta abandoned over a
+            # damaged copy, then the fetch went on as full): never commit a roster without its
+            # first pages. The job ends; the client starts the fetch again after the last page.
+            job["phase"] = _ABANDON
         elif self.damaged or (self.active is not None and not self.active.checked):
             # Never a delta over a copy that failed its check: the job ends at once, the
             # version stays 0 and the client fetches the roster again in full.

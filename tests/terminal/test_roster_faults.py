@@ -43,3 +43,17 @@ def test_a_decayed_length_field_is_reported_at_mount_and_never_committed_over():
     fresh = Roster.mount(f)
     assert fresh.version == 2 and not fresh.problems
     assert all(fresh.lookup_card(card(i)).code == "E%04d" % i for i in range(1, 41))
+
+
+def test_a_fetch_that_goes_on_after_an_abandoned_delta_never_commits_a_partial_roster():
+    f, r = forty()
+    f.flip(record_offsets(f, r)[0] + 9, 0)  # employee 1's code
+    r = Roster.mount(f)
+    assert r.version == 0
+    # The client's delta fetch goes on with version 0: the service answers full pages, the
+    # first of which is not the roster's first (the cursor was already past it).
+    assert not r.apply_page(page([item(41)], 2, full=False, next_="E0041"))
+    assert not r.apply_page(page([item(i) for i in range(30, 41)], 2, first=False))
+    assert r.version == 0 and Roster.mount(f).version == 0
+    assert r.apply_page(page([item(i) for i in range(1, 41)], 2))  # started again: all of it
+    assert Roster.mount(f).count == 40
