@@ -87,7 +87,8 @@ class SimulatedNorFlash:
         self._erase_countdown = 0
         self._erase_partial = False
         self.stuck = {}  # address -> True: bytes that never program
-        self.faults_hit = 0  # silent faults that took effect
+        self.faults_hit = 0  # silent faults reached (an ignored program or failed erase
+        # happened, a program needed a stuck byte to change)
         self.powered = True
         self._page = bytearray(page_size)
         self._blank = b"\xff" * page_size
@@ -178,6 +179,8 @@ class SimulatedNorFlash:
         stuck = self.stuck
         for i in range(n):
             if stuck and addr + i in stuck:
+                if old[i] & data[i] != old[i]:
+                    self.faults_hit += 1  # a program that needed the stuck byte
                 continue
             if cut:
                 clearing = old[i] & ~data[i] & 0xFF

@@ -138,8 +138,8 @@ class SweepResult:
         self.failures = []  # (cut point, message), first few only
         self.runs = 0
         self.failed_runs = 0
-        self.faults_hit = 0  # silent faults that took effect (a fault on a byte never used
-        # again, or an erase of a blank sector skipped, changes nothing)
+        self.faults_hit = 0  # runs whose silent fault was reached (a stuck byte that nothing
+        # programs changes nothing)
 
     def fail(self, point, message):
         if len(self.failures) < 5:
