@@ -84,16 +84,29 @@ def _is_blank(buf, start, end):
     return True
 
 
+def _zero_bits(buf, start, end):
+    """Bits cleared in ``buf[start:end]`` (stops counting at 2)."""
+    count = 0
+    for i in range(start, end):
+        if buf[i] != 0xFF:
+            count += 8 - _POPCOUNT[buf[i]]
+            if count > 1:
+                return count
+    return count
+
+
 def _could_be_ours(buf):
-    """True if the magic could be ours after a torn program or a torn erase.
+    """True if the magic could be ours after a torn program or a torn erase, and one decayed bit.
 
     Both only move bits towards a superset of the intended ones (a torn program clears a
-    subset of what it clears; a torn erase sets bits), so every 1-bit of MAGIC is still set.
+    subset of what it clears; a torn erase sets bits), so every 1-bit of MAGIC is still set —
+    but for at most one, which decay may have cleared. Random data passes with a chance of
+    14 in 8,192 per sector; a foreign partition is refused if any of its sectors fails.
     """
+    missing = 0
     for i in range(4):
-        if buf[i] & MAGIC[i] != MAGIC[i]:
-            return False
-    return True
+        missing += _POPCOUNT[MAGIC[i] & ~buf[i] & 0xFF]
+    return missing <= 1
 
 
 def geometry(sector_size):
@@ -178,7 +191,7 @@ class Journal:
 
         for s in range(n):
             self.flash.readinto(s * self.sector_size, hdr)
-            if _is_blank(hdr, 0, _CORE):
+            if _zero_bits(hdr, 0, _CORE) <= 1:  # blank, or blank but for one decayed bit
                 # Free, unless its header program was lost (records or marks behind it).
                 if _is_blank(hdr, _CORE, self.header_size) and not self._read_slot(
                     s, 0, self._ibuf

@@ -172,3 +172,30 @@ def test_sweep_one_decayed_bit_in_every_state():
 def test_sweep_changed_geometry():
     result = _swept("geometry", 1, 28)
     assert result.refused >= 20  # grown or shrunk sectors, other sector sizes: refused
+
+
+# -- shrunk failures of tests/firmware/test_journal_stateful.py --------------------------------
+
+
+def test_a_header_program_the_chip_ignores_hides_no_record():
+    f = flash()
+    f.ignore_program_at(1)  # sector 0's header, on the first append
+    j = Journal.mount(f)
+    assert j.append(make_punch(0)) == 1
+    k = Journal.mount(f)
+    assert [p.seq for p in k.unsent()] == [1]
+    assert k.append(make_punch(1)) == 2
+
+
+def test_an_empty_journal_with_a_decayed_magic_bit_still_mounts():
+    for torn in (False, True):
+        f = flash()
+        if torn:
+            f.cut_at(2)  # the header program of sector 0, torn
+        try:
+            Journal.mount(f).prepare()
+        except Exception:  # the PowerCut
+            f.power_on()
+        f.flip(0, 2)  # 'D' = 0x44: its bit 2 decays
+        j = Journal.mount(f)
+        assert j.unsent_count == 0 and j.append(make_punch(0)) == 1
