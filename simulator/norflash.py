@@ -275,11 +275,17 @@ class SimulatedNorFlash:
 
     def image(self):
         """A copy of every byte (RAM-backed flash only)."""
-        return bytes(self._mem)
+        mem = self._mem
+        if mem is None:
+            raise OSError("image() needs a RAM-backed flash")
+        return bytes(mem)
 
     def restore(self, image):
         """Put back bytes taken by :meth:`image`."""
-        self._mem[:] = image
+        mem = self._mem
+        if mem is None:
+            raise OSError("restore() needs a RAM-backed flash")
+        mem[:] = image
 
     def resized(self, sector_count, sector_size=None):
         """A new RAM flash holding these bytes under another geometry: grown with blank

@@ -72,6 +72,24 @@ def _page(items, version, full=True, delete=()):
     }
 
 
+class Scenario:
+    """What a store's sweep needs: its flash, the state before, the update, the check."""
+
+    name = ""
+
+    def flash(self):
+        raise NotImplementedError
+
+    def prepare(self, flash):
+        raise NotImplementedError
+
+    def update(self, flash, told):
+        raise NotImplementedError
+
+    def check(self, flash, told, spared=False):
+        raise NotImplementedError
+
+
 _OLD = {i: "社員 %d" % i for i in range(1, 8)}
 _NEW = dict(_OLD)
 _NEW[3] = "新"
@@ -79,7 +97,7 @@ del _NEW[5]
 _NEW[9] = "社員 9"
 
 
-class RosterScenario:
+class RosterScenario(Scenario):
     """Seven employees (version 1), then a delta: E0003 renamed, E0005 gone, E0009 added."""
 
     name = "roster"
@@ -143,7 +161,7 @@ _V2 = {"language": "en", "feedback_ms": 2500}
 _V3 = {"language": "ja", "feedback_ms": 1500, "double_punch_s": 30}
 
 
-class ConfigScenario:
+class ConfigScenario(Scenario):
     """Versions 1 and 2 saved (one in each copy), then version 3 applied."""
 
     name = "config"
@@ -192,7 +210,7 @@ class ConfigScenario:
 # ---------------------------------------------------------------------------- the event log
 
 
-class EventLogScenario:
+class EventLogScenario(Scenario):
     """Twenty events, then ten more (the ring of 4 × 7 slots wraps)."""
 
     name = "eventlog"
@@ -219,12 +237,12 @@ class EventLogScenario:
         except Exception as e:  # any exception is a failure
             return ["mount raised %r" % e]
         written = told.get("written", {})
-        ns = [e["n"] for e in got]
+        ns = [event["n"] for event in got]
         if ns != sorted(ns) or len(set(ns)) != len(ns):
             return ["events out of order or twice: %r" % ns]
-        for e in got:
-            if e["n"] in written and written[e["n"]] != e["text"]:
-                return ["event %d reads %r" % (e["n"], e["text"])]
+        for event in got:
+            if event["n"] in written and written[event["n"]] != event["text"]:
+                return ["event %d reads %r" % (event["n"], event["text"])]
         if ns and not spared:
             for n in written:
                 if n >= ns[0] and n not in ns:
@@ -239,7 +257,11 @@ class EventLogScenario:
         return []
 
 
-SCENARIOS = {"roster": RosterScenario, "config": ConfigScenario, "eventlog": EventLogScenario}
+SCENARIOS = {  # type: dict[str, type[Scenario]]
+    "roster": RosterScenario,
+    "config": ConfigScenario,
+    "eventlog": EventLogScenario,
+}
 
 
 # ------------------------------------------------------------------------------ the classes
@@ -277,7 +299,7 @@ def run_store(store, name, every=1):
         point = 1
         while True:
             flash = _prepared(scenario, point)
-            told = {}
+            told = {}  # type: dict
             flash.cut_at(point)
             finished = _cut_run(scenario, flash, told)
             flash.disarm()
