@@ -7,8 +7,8 @@ state a reboot finds, against what the update was told. The fault classes are th
 docs/JOURNAL.md ("Fault model"): a power cut at every step of the update, two cuts in a row
 (the second while the update is tried again), a program the chip ignores at every program, a
 byte that never programs at every byte of the region, an erase that does nothing or leaves a
-mix at every erase, one decayed bit at every bit of the region after the update, and the
-region seen through another geometry. ``run_store(store, name, every)`` runs one.
+mix at every erase, one decayed bit at every bit of the region before and after the update,
+and the region seen through another geometry. ``run_store(store, name, every)`` runs one.
 """
 
 from firmware.config import Config
@@ -349,14 +349,17 @@ def run_store(store, name, every=1):
             result.record(addr, scenario.check(flash, told))
         return result
     if name == "decay":
-        flash = _prepared(scenario)
-        told = {}
-        scenario.update(flash, told)
-        image = flash.image()
-        for bit in range(0, flash.size * 8, every):
-            flash.restore(image)
-            flash.flip(bit >> 3, bit & 7)
-            result.record(bit, scenario.check(flash, dict(told), spared=True))
+        # Two states: as prepared (before the update), and after it.
+        for updated in (False, True):
+            flash = _prepared(scenario)
+            told = {}  # type: dict
+            if updated:
+                scenario.update(flash, told)
+            image = flash.image()
+            for bit in range(0, flash.size * 8, every):
+                flash.restore(image)
+                flash.flip(bit >> 3, bit & 7)
+                result.record(bit, scenario.check(flash, dict(told), spared=True))
         return result
     if name == "geometry":
         base = scenario.flash()
