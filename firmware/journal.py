@@ -47,6 +47,7 @@ ISSUE_BAD_HEADER = "bad_header"  # where = sector index
 ISSUE_BAD_RECORD = "bad_record"  # where = sequence number (slot skipped)
 ISSUE_WRITE_FAILED = "write_failed"  # where = sequence number (slot voided, next one used)
 ISSUE_TORN_APPEND = "torn_append"  # where = sequence number (power cut mid-append)
+ISSUE_FLASH_FAULT = "flash_fault"  # where = sector index (does not erase; prepare gave up)
 _MAX_ISSUES = const(16)
 
 _BLANK_RECORD = b"\xff" * RECORD_SIZE
@@ -69,8 +70,10 @@ class GeometryChanged(JournalError):
     """The partition is not the one the journal was written on (grown, shrunk or moved)."""
 
 
-class FlashFault(JournalError):
-    """A sector does not erase or take its header after several tries: the chip is failing."""
+class FlashFault(OSError):
+    """A sector does not erase after several tries: the chip is failing. Raised by ``append``
+    (an OSError, as any flash error: the terminal answers the tap "not recorded", never OK);
+    ``prepare`` reports it (``flash_fault``) and returns False."""
 
 
 def _crc(buf, n):
@@ -557,7 +560,8 @@ class Journal:
         if not erased:
             raise FlashFault(
                 "flash sector %d does not erase after %d tries; nothing unsent was in it"
-                % (sector, _TRIES)
+                % (sector, _TRIES),
+                sector,
             )
         # Erased, but the header will not take (a cell that never programs): the sector is
         # used all the same; its records identify it, as for a header that decayed.
@@ -574,15 +578,21 @@ class Journal:
 
     def prepare(self):
         """Background work: erase and head the next sector ahead of time, so that no append
-        waits for an erase. Returns True if it erased something."""
-        if not self.head_open:
-            self._open_sector(self.head_sector, self.head_first)
-            self.head_open = True
-            return True
-        if self.prepared or not self._next_reusable():
+        waits for an erase. Returns True if it erased something; False also when the sector
+        would not erase (reported as ``flash_fault``: the next append tries again and fails
+        as an OSError if it still will not)."""
+        try:
+            if not self.head_open:
+                self._open_sector(self.head_sector, self.head_first)
+                self.head_open = True
+                return True
+            if self.prepared or not self._next_reusable():
+                return False
+            nxt = (self.head_sector + 1) % self.sector_count
+            self._open_sector(nxt, self.head_first + self.slots)
+        except FlashFault as e:
+            self._report(ISSUE_FLASH_FAULT, e.args[1])
             return False
-        nxt = (self.head_sector + 1) % self.sector_count
-        self._open_sector(nxt, self.head_first + self.slots)
         self.prepared = True
         return True
 

@@ -199,3 +199,24 @@ def test_an_empty_journal_with_a_decayed_magic_bit_still_mounts():
         f.flip(0, 2)  # 'D' = 0x44: its bit 2 decays
         j = Journal.mount(f)
         assert j.unsent_count == 0 and j.append(make_punch(0)) == 1
+
+
+class _SectorThatWillNotErase(SimulatedNorFlash):
+    def erase(self, sector):
+        if sector == 1:
+            self.erases += 1
+            return  # silently, every time
+        SimulatedNorFlash.erase(self, sector)
+
+
+def test_a_sector_that_never_erases_fails_appends_as_an_oserror_and_loses_nothing():
+    f = _SectorThatWillNotErase(sector_size=512, sector_count=4)
+    f.program(512 + 100, b"\x00")  # so that sector 1 is not blank
+    j = Journal.mount(f)
+    assert fill(j, j.slots) == list(range(1, j.slots + 1))  # sector 0 full
+    assert j.prepare() is False  # background work reports, never raises
+    assert j.issues[-1] == ("flash_fault", 1)
+    exc = expect(OSError, j.append, make_punch(99))
+    assert "does not erase" in str(exc)
+    k = Journal.mount(f)
+    assert [p.seq for p in k.unsent()] == list(range(1, j.slots + 1))
