@@ -240,7 +240,13 @@ class Roster:
         if not bank.checked:
             self._damage("bank %d: format 1 roster (records unchecked)" % bank.index)
             return
-        offset = self.flash.sector_size
+        size = self.flash.sector_size
+        room = bank.sectors * size
+        if size + bank.rec_bytes > room or bank.index_at + bank.slots * 8 > room:
+            # Written for larger banks: the region was resized under it.
+            self._damage("bank %d: does not fit its bank (region resized)" % bank.index)
+            return
+        offset = size
         end = self._end(bank)
         count = 0
         while offset < end:

@@ -57,3 +57,16 @@ def test_a_fetch_that_goes_on_after_an_abandoned_delta_never_commits_a_partial_r
     assert r.version == 0 and Roster.mount(f).version == 0
     assert r.apply_page(page([item(i) for i in range(1, 41)], 2))  # started again: all of it
     assert Roster.mount(f).count == 40
+
+
+def test_a_shrunk_region_is_reported_and_fetched_again_in_full():
+    f = flash(16)
+    r = Roster.mount(f)
+    r.apply_page(page([item(i) for i in range(1, 31)], 1))  # bank 0: 5 of its 8 sectors
+    small = f.resized(8)  # banks of 4 sectors: bank 0's index now reaches past its end
+    before = Roster.mount(f)
+    assert before.version == 1 and not before.problems
+    again = Roster.mount(small)
+    assert again.version == 0 and "resized" in again.problems[0]
+    assert again.apply_page(page([item(i) for i in range(1, 11)], 2))  # what fits
+    assert Roster.mount(small).lookup_card(card(7)).code == "E0007"
