@@ -196,11 +196,8 @@ class Journal:
             self.flash.readinto(s * self.sector_size, hdr)
             if _zero_bits(hdr, 0, _CORE) <= 1:  # blank, or blank but for one decayed bit
                 # Free, unless its header program was lost (records or marks behind it).
-                if _is_blank(hdr, _CORE, self.header_size) and not self._read_slot(
-                    s, 0, self._ibuf
-                ):
-                    continue
-                suspect.append(s)
+                if self._behind_blank_header(s):
+                    suspect.append(s)
                 continue
             first = self._valid_header_first(hdr, s)
             if first < 0:
@@ -292,6 +289,13 @@ class Journal:
                 "changed (restore the partition table, or drain and format it)" % (sector, first, n)
             )
 
+    def _behind_blank_header(self, sector):
+        """With a blank header and bitmaps in ``_hdr``: True if the sector holds marks or a
+        first record all the same (its header program was lost), so it is not free."""
+        if not _is_blank(self._hdr, _CORE, self.header_size):
+            return True
+        return self._read_slot(sector, 0, self._ibuf)
+
     def _any_record(self, sectors):
         """True if any of ``sectors`` holds a record that checks out (it is ours)."""
         for s in sectors:
@@ -327,7 +331,7 @@ class Journal:
         records are then checked one by one against their sequence numbers."""
         expected = self._ring_first(sector)
         self.flash.readinto(sector * self.sector_size, self._hdr)
-        if _is_blank(self._hdr, 0, _CORE):
+        if _zero_bits(self._hdr, 0, _CORE) <= 1 and not self._behind_blank_header(sector):
             return -1
         try:
             first = self._valid_header_first(self._hdr)

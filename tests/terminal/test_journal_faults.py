@@ -220,3 +220,23 @@ def test_a_sector_that_never_erases_fails_appends_as_an_oserror_and_loses_nothin
     assert "does not erase" in str(exc)
     k = Journal.mount(f)
     assert [p.seq for p in k.unsent()] == list(range(1, j.slots + 1))
+
+
+class _HeaderThatNeverTakes(SimulatedNorFlash):
+    def program(self, addr, data):
+        if addr == 512:  # sector 1's header: never programs (its first page is worn out)
+            self.programs += 1
+            return
+        SimulatedNorFlash.program(self, addr, data)
+
+
+def test_a_sector_whose_header_never_takes_is_used_and_found_by_its_records():
+    f = _HeaderThatNeverTakes(sector_size=512, sector_count=4)
+    j = Journal.mount(f)
+    seqs = fill(j, 20)  # 14 in sector 0, 6 in sector 1 (its header all FF)
+    assert seqs == list(range(1, 21)) and (ISSUE_BAD_HEADER, 1) in j.issues
+    k = Journal.mount(f)
+    assert (ISSUE_BAD_HEADER, 1) in k.issues
+    assert [p.seq for p in k.unsent()] == seqs
+    assert k.unsent_count == 20 and k.append(make_punch(20)) == 21
+    assert k.mark_delivered_up_to(18) == 18 and [p.seq for p in k.unsent()] == [19, 20, 21]
