@@ -107,17 +107,6 @@ def encode_employee(e):
     return rec + struct.pack("<I", binascii.crc32(rec) & 0xFFFFFFFF)
 
 
-def _record_intact(rec, n):
-    """True if the record of length ``n`` in ``rec`` matches its CRC."""
-    c = binascii.crc32(memoryview(rec)[: n - 4]) & 0xFFFFFFFF
-    return (
-        rec[n - 4] == c & 0xFF
-        and rec[n - 3] == (c >> 8) & 0xFF
-        and rec[n - 2] == (c >> 16) & 0xFF
-        and rec[n - 1] == c >> 24
-    )
-
-
 def decode_employee(rec):
     _n, nc, nf, nl, ll, cl, nl2 = struct.unpack(_REC_HEAD, rec[:_REC_HEAD_SIZE])
     at = _REC_HEAD_SIZE
@@ -186,6 +175,7 @@ class Roster:
         self._check = bytearray(8)
         self._blank_check = bytearray(_BLANK_CHUNK)
         self._chunk = bytearray(_CHUNK)
+        self._crc4 = bytearray(4)
         self._head = bytearray(_REC_HEAD_SIZE)
         self._build = {}  # {"bank", "cursor", "count", "keys", "erased"} while a build is open
         self._job = {}  # the page being applied (see start_page)
@@ -399,8 +389,15 @@ class Roster:
             return 0
         if len(self._rec) < n:
             self._rec = bytearray(n + 32)
-        self.flash.readinto(address, memoryview(self._rec)[:n])
-        if checked and not _record_intact(self._rec, n):
+        rec = self._rec
+        self.flash.readinto(address, memoryview(rec)[:n])
+        if not checked:
+            return n
+        # Compared packed, byte by byte: a lookup allocates one more view and the CRC's int.
+        c4 = self._crc4
+        struct.pack_into("<I", c4, 0, binascii.crc32(memoryview(rec)[: n - 4]) & 0xFFFFFFFF)
+        at = n - 4
+        if c4[0] != rec[at] or c4[1] != rec[at + 1] or c4[2] != rec[at + 2] or c4[3] != rec[at + 3]:
             return 0
         return n
 
