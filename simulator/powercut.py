@@ -350,17 +350,7 @@ def _recovery(flash, model):
     if top > model.acked_up_to:
         model.acked_up_to = top
     journal.mark_delivered_up_to(top)
-    punch = make_punch(model.next_index)
-    model.next_index += 1
-    model.inflight = content(punch)
-    seq = journal.append(punch)
-    model.inflight = None
-    if seq != FULL:
-        model.appended[seq] = content(punch)
-        if seq <= model.top:
-            model.reused += 1
-        else:
-            model.top = seq
+    Workload().append(journal, model)
     journal.prepare()
 
 

@@ -2,6 +2,8 @@
 classes of docs/JOURNAL.md ("Fault model") swept in small versions (`dakoku bench journal`
 runs them in full)."""
 
+from test_journal import expect, fill, flash
+
 from firmware.journal import (
     ISSUE_BAD_HEADER,
     ISSUE_WRITE_FAILED,
@@ -15,22 +17,6 @@ from simulator.powercut import Workload, make_punch, run_class
 # The sweeps are logic tests: automatic GC off on a large heap, as for the power-cut sweep (a
 # collection under this garbage load corrupts the WASI interpreter's heap).
 MICROPYTHON_HEAPSIZE = "48M"
-
-
-def flash(sectors=4, size=512, seed=1):
-    return SimulatedNorFlash(sector_size=size, sector_count=sectors, seed=seed)
-
-
-def fill(journal, count, start=0):
-    return [journal.append(make_punch(i)) for i in range(start, start + count)]
-
-
-def expect(exc_type, func, *args):
-    try:
-        func(*args)
-    except exc_type as exc:
-        return exc
-    raise AssertionError("expected %s" % exc_type.__name__)
 
 
 # -- defect 1: a slot program the chip ignores -------------------------------------------------
