@@ -352,7 +352,7 @@ def run_store(store, name, every=1):
         # Two states: as prepared (before the update), and after it.
         for updated in (False, True):
             flash = _prepared(scenario)
-            told = {}  # type: dict
+            told = {}
             if updated:
                 scenario.update(flash, told)
             image = flash.image()
