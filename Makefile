@@ -10,7 +10,7 @@ STUBS  := $(VENV)/micropython-stubs
 STUBS_PORT ?= esp32
 # The simulated readers that run in the guest (pty.py and usb.py are CPython only).
 READER_SIM := $(addprefix simulator/readers/,__init__.py field.py line.py pn53x_chip.py pn532.py rcs620s.py rcs380.py i2c.py desk.py replay.py)
-TERMINAL_CODE := firmware protocol hardware simulator/norflash.py simulator/powercut.py simulator/protocolload.py simulator/door.py simulator/doorbench.py simulator/display.py $(READER_SIM) simulator/parts simulator/boardday.py simulator/fingers tests/terminal
+TERMINAL_CODE := firmware protocol hardware simulator/norflash.py simulator/powercut.py simulator/storefaults.py simulator/protocolload.py simulator/door.py simulator/doorbench.py simulator/display.py $(READER_SIM) simulator/parts simulator/boardday.py simulator/fingers tests/terminal
 
 # The display's Japanese bitmap font, converted from Debian's unifont package (tools/dakoku/fontbuild.py).
 FONT        := build/font/unifont_jp16.dkf

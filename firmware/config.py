@@ -259,14 +259,17 @@ class Config:
         generation = self.generation + 1
         data = self._encode(generation)
         flash = self.flash
-        flash.erase(target)
         base = target * flash.sector_size
         page = flash.page_size
-        for off in range(0, len(data), page):
-            flash.program(base + off, data[off : off + page])
         check_buf = bytearray(len(data))
-        flash.readinto(base, check_buf)
-        if bytes(check_buf) != data:
+        for _ in range(3):  # an erase or program the chip skipped shows in the read-back
+            flash.erase(target)
+            for off in range(0, len(data), page):
+                flash.program(base + off, data[off : off + page])
+            flash.readinto(base, check_buf)
+            if check_buf == data:
+                break
+        else:
             raise OSError("configuration copy %s did not verify" % _COPY_NAMES[target])
         self.generation = generation
         self.source = _COPY_NAMES[target]

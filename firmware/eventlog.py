@@ -14,7 +14,10 @@ first event number, CRC) and 128-byte records::
     8  4  seconds since boot              18 106 text (UTF-8)     124 4 CRC-32 of 0..123
 
 A record torn by a power cut fails its CRC and is skipped; mounting reads one header per sector
-and the slots of the newest sector only.
+and the slots of the newest sector. Event numbers never go back: a sector whose header fails its
+check (a decayed bit, a program the chip ignored) is placed by its first valid record, every
+erase and header is read back, and a record that does not read back is zeroed and its number
+skipped.
 """
 
 import binascii
@@ -69,6 +72,19 @@ def _clip(text):
     return data[:end]
 
 
+_TRIES = const(3)
+_BLANK_HEAD = b"\xff" * 16
+_BLANK_RECORD = b"\xff" * RECORD_SIZE
+_ZEROS = bytes(RECORD_SIZE)
+
+
+def _valid_n(buf):
+    """The number of a record that checks out, else 0."""
+    if binascii.crc32(buf[:124]) & 0xFFFFFFFF != struct.unpack("<I", buf[124:128])[0]:
+        return 0
+    return struct.unpack("<I", buf[:4])[0]
+
+
 class EventLog:
     def __init__(self, flash):
         self.flash = flash
@@ -89,8 +105,11 @@ class EventLog:
         return log
 
     def _read_header(self, sector):
+        """first n of a sector from its header; 0 if the header fails its check, -1 blank."""
         head = bytearray(16)
         self.flash.readinto(sector * self.flash.sector_size, head)
+        if head == _BLANK_HEAD:
+            return -1
         magic, fmt, _a, _b, first = struct.unpack(_HEAD, head[:12])
         crc = struct.unpack("<I", head[12:16])[0]
         if magic != MAGIC or fmt != FORMAT_VERSION:
@@ -99,10 +118,24 @@ class EventLog:
             return 0
         return first
 
+    def _recover_first(self, sector):
+        """first n of a sector from its first valid record, 0 if it holds none."""
+        buf = self._rec
+        for slot in range(self.slots):
+            self.flash.readinto(self._addr(sector, slot), buf)
+            n = _valid_n(buf)
+            if n > slot:
+                return n - slot
+        return 0
+
     def _mount(self):
         newest = -1
         for sector in range(self.flash.sector_count):
             first = self._read_header(sector)
+            if first < 0 and self._blank(sector, 0):
+                first = 0  # a free sector
+            elif first <= 0:
+                first = self._recover_first(sector)
             self._firsts[sector] = first
             if first and (newest < 0 or first > self._firsts[newest]):
                 newest = sector
@@ -110,9 +143,9 @@ class EventLog:
             return
         self.head_sector = newest
         self.head_first = self._firsts[newest]
-        slot = 0
-        while slot < self.slots and not self._blank(newest, slot):
-            slot += 1
+        slot = self.slots  # after the last slot used (a slot left blank by a fault is skipped)
+        while slot > 0 and self._blank(newest, slot - 1):
+            slot -= 1
         self.head_slot = slot
 
     def _addr(self, sector, slot):
@@ -136,33 +169,63 @@ class EventLog:
         sector = 0 if self.head_sector < 0 else (self.head_sector + 1) % n
         first = self.next_n
         self._firsts[sector] = 0
-        self.flash.erase(sector)
         head = struct.pack(_HEAD, MAGIC, FORMAT_VERSION, 0xFF, 0xFFFF, first)
         head += struct.pack("<I", binascii.crc32(head) & 0xFFFFFFFF)
-        self.flash.program(sector * self.flash.sector_size, head)
+        base = sector * self.flash.sector_size
+        check = bytearray(16)
+        for attempt in range(3):
+            self.flash.erase(sector)
+            if not self._erased(sector):
+                if attempt == 2:
+                    raise OSError("event log sector %d does not erase" % sector)
+                continue
+            self.flash.program(base, head)
+            self.flash.readinto(base, check)
+            if check == head:
+                break
+        # (a header that will not take: the records place the sector at the next mount)
         self._firsts[sector] = first
         self.head_sector, self.head_first, self.head_slot = sector, first, 0
 
     def append(self, code, text="", time=None, up=0, boot=0):
         """Record an event; returns its number. ``time`` is None when the clock is not valid."""
-        if self.head_sector < 0 or self.head_slot >= self.slots:
-            self._open_next()
-        n = self.head_first + self.head_slot
         data = _clip(text)
         flags = 0 if time is None else 1
-        rec = struct.pack(
-            _RECORD, n, time or 0, up & 0xFFFFFFFF, boot & 0xFFFF, code, flags, len(data), data
-        )
-        rec += struct.pack("<I", binascii.crc32(rec) & 0xFFFFFFFF)
-        addr = self._addr(self.head_sector, self.head_slot)
-        self.head_slot += 1
+        for _ in range(_TRIES):
+            if self.head_sector < 0 or self.head_slot >= self.slots:
+                self._open_next()
+            n = self.head_first + self.head_slot
+            rec = struct.pack(
+                _RECORD, n, time or 0, up & 0xFFFFFFFF, boot & 0xFFFF, code, flags, len(data), data
+            )
+            rec += struct.pack("<I", binascii.crc32(rec) & 0xFFFFFFFF)
+            addr = self._addr(self.head_sector, self.head_slot)
+            self.head_slot += 1
+            self._write(addr, rec)
+            self.flash.readinto(addr, self._rec)
+            if self._rec == rec:
+                return n
+            # Did not take (a cell that never programs, a program ignored): zero the slot so
+            # it is never blank, skip its number and write the event in the next one.
+            self._write(addr, _ZEROS)
+        raise OSError("event log: %d slots in a row did not take a record" % _TRIES)
+
+    def _write(self, addr, rec):
         page = self.flash.page_size
         off = 0
         while off < RECORD_SIZE:  # a record may cross a page boundary on small pages
             room = page - ((addr + off) % page)
             self.flash.program(addr + off, rec[off : off + room])
             off += room
-        return n
+
+    def _erased(self, sector):
+        buf = self._rec
+        base = sector * self.flash.sector_size
+        for off in range(0, self.flash.sector_size - RECORD_SIZE + 1, RECORD_SIZE):
+            self.flash.readinto(base + off, buf)
+            if buf != _BLANK_RECORD:
+                return False
+        return True
 
     def _decode(self, buf, expect):
         if binascii.crc32(buf[:124]) & 0xFFFFFFFF != struct.unpack("<I", buf[124:128])[0]:

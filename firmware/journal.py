@@ -28,7 +28,9 @@ FORMAT_VERSION = const(1)
 MAGIC = b"DAKO"
 RECORD_SIZE = const(32)
 _CORE = const(32)  # header bytes covered by the header CRC (incl. the CRC itself)
-_HEADER_FMT = "<4sBBBBIII8sI"  # magic ver hdr/32 rec rsv sector_size first_seq erases rsv crc
+_HEADER_FMT = "<4sBBBBIIII4sI"  # magic ver hdr/32 rec rsv sector_size first erases sectors rsv crc
+_NO_COUNT = 0xFFFFFFFF  # sector count of a header written before it was recorded
+_TRIES = const(3)  # erase-and-head attempts before a sector is given up as broken
 _RECORD_FMT = "<IIHbBBBBB12sI"  # seq time boot utc/15 flags kind method status len cred crc
 _STATUS_SYNCED = const(0x01)
 _RECORD_TYPE = const(0x10)  # record format 1, in the upper nibble of the status byte
@@ -45,8 +47,10 @@ ISSUE_BAD_HEADER = "bad_header"  # where = sector index
 ISSUE_BAD_RECORD = "bad_record"  # where = sequence number (slot skipped)
 ISSUE_WRITE_FAILED = "write_failed"  # where = sequence number (slot voided, next one used)
 ISSUE_TORN_APPEND = "torn_append"  # where = sequence number (power cut mid-append)
+ISSUE_FLASH_FAULT = "flash_fault"  # where = sector index (does not erase; prepare gave up)
 _MAX_ISSUES = const(16)
 
+_BLANK_RECORD = b"\xff" * RECORD_SIZE
 _POPCOUNT = bytes(bin(i).count("1") for i in range(256))
 
 
@@ -62,6 +66,16 @@ class UnknownFormat(JournalError):
     pass
 
 
+class GeometryChanged(JournalError):
+    """The partition is not the one the journal was written on (grown, shrunk or moved)."""
+
+
+class FlashFault(OSError):
+    """A sector does not erase after several tries: the chip is failing. Raised by ``append``
+    (an OSError, as any flash error: the terminal answers the tap "not recorded", never OK);
+    ``prepare`` reports it (``flash_fault``) and returns False."""
+
+
 def _crc(buf, n):
     return binascii.crc32(memoryview(buf)[:n]) & 0xFFFFFFFF
 
@@ -73,16 +87,29 @@ def _is_blank(buf, start, end):
     return True
 
 
+def _zero_bits(buf, start, end):
+    """Bits cleared in ``buf[start:end]`` (stops counting at 2)."""
+    count = 0
+    for i in range(start, end):
+        if buf[i] != 0xFF:
+            count += 8 - _POPCOUNT[buf[i]]
+            if count > 1:
+                return count
+    return count
+
+
 def _could_be_ours(buf):
-    """True if the magic could be ours after a torn program or a torn erase.
+    """True if the magic could be ours after a torn program or a torn erase, and one decayed bit.
 
     Both only move bits towards a superset of the intended ones (a torn program clears a
-    subset of what it clears; a torn erase sets bits), so every 1-bit of MAGIC is still set.
+    subset of what it clears; a torn erase sets bits), so every 1-bit of MAGIC is still set —
+    but for at most one, which decay may have cleared. Random data passes with a chance of
+    14 in 8,192 per sector; a foreign partition is refused if any of its sectors fails.
     """
+    missing = 0
     for i in range(4):
-        if buf[i] & MAGIC[i] != MAGIC[i]:
-            return False
-    return True
+        missing += _POPCOUNT[MAGIC[i] & ~buf[i] & 0xFF]
+    return missing <= 1
 
 
 def geometry(sector_size):
@@ -167,16 +194,19 @@ class Journal:
 
         for s in range(n):
             self.flash.readinto(s * self.sector_size, hdr)
-            if _is_blank(hdr, 0, _CORE):
+            if _zero_bits(hdr, 0, _CORE) <= 1:  # blank, or blank but for one decayed bit
+                # Free, unless its header program was lost (records or marks behind it).
+                if self._behind_blank_header(s):
+                    suspect.append(s)
                 continue
-            first = self._valid_header_first(hdr)
+            first = self._valid_header_first(hdr, s)
             if first < 0:
                 if not _could_be_ours(hdr):
                     foreign = True
                 suspect.append(s)
                 continue
             account(s, first)
-        if newest < 0 and foreign:
+        if newest < 0 and foreign and not self._any_record(suspect):
             raise ForeignPartition(
                 "the partition holds something other than a dakoku journal; "
                 "nothing was changed (format it explicitly to use it)"
@@ -186,6 +216,7 @@ class Journal:
             first = self._recover_first(s)
             if first < 0:
                 continue  # nothing recoverable: a free sector, erased before reuse
+            self._check_position(s, first, _NO_COUNT)
             self.flash.readinto(s * self.sector_size, hdr)
             account(s, first)
         if newest < 0:
@@ -211,12 +242,14 @@ class Journal:
         self.tail_sector = tail if raw_pending > 0 else -1
         self._check_torn_append()
 
-    def _valid_header_first(self, hdr):
+    def _valid_header_first(self, hdr, sector=-1):
         """first_seq of a valid header, -1 if the header fails its check.
 
-        Raises UnknownFormat for a valid header of another version or geometry.
+        Raises UnknownFormat for a valid header of another version or sector size, and (given
+        the ``sector`` it was read from) GeometryChanged if it was written on a partition of
+        another size or position.
         """
-        magic, version, hdr_units, rec, _, ssize, first, erases, _, crc = struct.unpack_from(
+        magic, version, hdr_units, rec, _, ssize, first, erases, count, _, crc = struct.unpack_from(
             _HEADER_FMT, hdr, 0
         )
         if magic != MAGIC or crc != _crc(hdr, _CORE - 4):
@@ -233,7 +266,42 @@ class Journal:
             )
         if erases > self.max_erase_count:
             self.max_erase_count = erases
+        if sector >= 0:
+            self._check_position(sector, first, count)
         return first
+
+    def _check_position(self, sector, first, count):
+        """Raise GeometryChanged unless a sector holding ``first`` belongs at ``sector`` of a
+        ring of this partition's size: the header records the sector count, and sector *s*
+        of an *n*-sector ring only ever holds numbers 1 + (k·n + s)·slots onwards. The second
+        check is all a header of older firmware (count FFFFFFFF) can be held to."""
+        n = self.sector_count
+        moved = (first - 1) % self.slots != 0 or ((first - 1) // self.slots) % n != sector
+        if count != _NO_COUNT and count != n:
+            raise GeometryChanged(
+                "journal was written on a partition of %d sectors, this one has %d; nothing "
+                "was changed (restore the partition table, or drain and format it)" % (count, n)
+            )
+        if moved:
+            raise GeometryChanged(
+                "journal sector %d holds numbers from %d, which do not belong there on a "
+                "partition of %d sectors: the partition was resized or moved; nothing was "
+                "changed (restore the partition table, or drain and format it)" % (sector, first, n)
+            )
+
+    def _behind_blank_header(self, sector):
+        """With a blank header and bitmaps in ``_hdr``: True if the sector holds marks or a
+        first record all the same (its header program was lost), so it is not free."""
+        if not _is_blank(self._hdr, _CORE, self.header_size):
+            return True
+        return self._read_slot(sector, 0, self._ibuf)
+
+    def _any_record(self, sectors):
+        """True if any of ``sectors`` holds a record that checks out (it is ours)."""
+        for s in sectors:
+            if self._recover_first(s) >= 0:
+                return True
+        return False
 
     def _recover_first(self, sector):
         """first_seq of a sector with a damaged header, from its first valid record; or -1."""
@@ -263,7 +331,7 @@ class Journal:
         records are then checked one by one against their sequence numbers."""
         expected = self._ring_first(sector)
         self.flash.readinto(sector * self.sector_size, self._hdr)
-        if _is_blank(self._hdr, 0, _CORE):
+        if _zero_bits(self._hdr, 0, _CORE) <= 1 and not self._behind_blank_header(sector):
             return -1
         try:
             first = self._valid_header_first(self._hdr)
@@ -274,12 +342,18 @@ class Journal:
         return -1
 
     def _find_head_slot(self, sector):
-        """Index of the first blank slot (slots are written in order)."""
+        """Index of the first unused slot (slots are used in order). A slot is used if its
+        record is not blank or it was voided (done in both bitmap copies): a record program
+        the chip ignored leaves a blank, voided slot that is not the end of the ring."""
+        self.flash.readinto(sector * self.sector_size, self._hdr)
+        hdr = self._hdr
+        bm = self._bm
         lo, hi = 0, self.slots
         while lo < hi:
             mid = (lo + hi) // 2
-            self._read_slot(sector, mid, self._ibuf)
-            if _is_blank(self._ibuf, 0, RECORD_SIZE):
+            byte, bit = mid >> 3, 1 << (mid & 7)
+            voided = not (hdr[_CORE + byte] | hdr[_CORE + bm + byte]) & bit
+            if not voided and not self._read_slot(sector, mid, self._ibuf):
                 hi = mid
             else:
                 lo = mid + 1
@@ -344,6 +418,13 @@ class Journal:
 
     def _void(self, sector, slot):
         self._clear_bits(sector, slot, slot + 1)
+
+    def _kill(self, addr):
+        """Program a failed slot to zeros: never blank again, never a valid record."""
+        chk = self._chk
+        for i in range(RECORD_SIZE):
+            chk[i] = 0
+        self.flash.program(addr, chk)
 
     def _program(self, addr, data):
         page = self.flash.page_size
@@ -448,7 +529,6 @@ class Journal:
         erases += 1
         if erases > self.max_erase_count:
             self.max_erase_count = erases
-        self.flash.erase(sector)
         hdr = self._rec  # 32 bytes: exactly the CRC-covered core
         struct.pack_into(
             _HEADER_FMT,
@@ -462,23 +542,61 @@ class Journal:
             self.sector_size,
             first,
             erases,
-            b"\xff" * 8,
+            self.sector_count,
+            b"\xff" * 4,
             0,
         )
         struct.pack_into("<I", hdr, _CORE - 4, _crc(hdr, _CORE - 4))
-        self._program(sector * self.sector_size, hdr)
+        base = sector * self.sector_size
+        chk = self._chk
+        erased = False
+        for _ in range(_TRIES):
+            # An erase or a program the chip silently skipped, or an erase that left a mix,
+            # shows here: the sector is erased and headed again rather than used half-blank.
+            self.flash.erase(sector)
+            if not self._erased(base):
+                continue
+            erased = True
+            self._program(base, hdr)
+            self.flash.readinto(base, chk)
+            if chk == hdr:
+                return
+        if not erased:
+            raise FlashFault(
+                "flash sector %d does not erase after %d tries; nothing unsent was in it"
+                % (sector, _TRIES),
+                sector,
+            )
+        # Erased, but the header will not take (a cell that never programs): the sector is
+        # used all the same; its records identify it, as for a header that decayed.
+        self._report(ISSUE_BAD_HEADER, sector)
+
+    def _erased(self, base):
+        """True if the sector at ``base`` reads back all FF (an erase is verified)."""
+        chk = self._chk
+        for off in range(0, self.sector_size, RECORD_SIZE):
+            self.flash.readinto(base + off, chk)
+            if chk != _BLANK_RECORD:
+                return False
+        return True
 
     def prepare(self):
         """Background work: erase and head the next sector ahead of time, so that no append
-        waits for an erase. Returns True if it erased something."""
-        if not self.head_open:
-            self._open_sector(self.head_sector, self.head_first)
-            self.head_open = True
-            return True
-        if self.prepared or not self._next_reusable():
+        waits for an erase. Returns True if it erased something; False also when the sector
+        would not erase (reported as ``flash_fault``: the next append tries again and fails
+        as an OSError if it still will not)."""
+        try:
+            if not self.head_open:
+                self._open_sector(self.head_sector, self.head_first)
+                self.head_open = True
+                return True
+            if self.prepared or not self._next_reusable():
+                return False
+            nxt = (self.head_sector + 1) % self.sector_count
+            self._open_sector(nxt, self.head_first + self.slots)
+        except FlashFault as e:
+            self._report(ISSUE_FLASH_FAULT, e.args[1])
             return False
-        nxt = (self.head_sector + 1) % self.sector_count
-        self._open_sector(nxt, self.head_first + self.slots)
         self.prepared = True
         return True
 
@@ -550,8 +668,10 @@ class Journal:
                     self.tail_sector = sector
                 punch.seq = seq
                 return seq
-            # A slot that did not take the record (a bad cell, bits already cleared): void it
-            # and use the next one. The sequence number is skipped, never reused.
+            # A slot that did not take the record (a bad cell, bits already cleared, a program
+            # the chip ignored): zero it so it is never blank, void it and use the next one.
+            # The sequence number is skipped, never reused.
+            self._kill(addr)
             self._void(sector, slot)
             self._report(ISSUE_WRITE_FAILED, seq)
 

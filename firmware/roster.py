@@ -10,11 +10,21 @@ generation; a change is built in the other bank and becomes active only when its
 last, with a CRC) is programmed, so a power cut during a build leaves the previous roster in
 force. Bank layout (sector 0 holds the header, records start at sector 1)::
 
-    header: magic "DKRS", format 1, generation, roster version, employee count, record bytes,
-            index start (byte offset in the bank), index slots, CRC-32
+    header: magic "DKRS", format 2, generation, roster version, employee count, record bytes,
+            index start (byte offset in the bank), index slots, CRC-32 of the records, CRC-32 of
+            the index, CRC-32
     record: u16 length, u8 cards, u8 fingers, u8 lines, u8 lang/code/name lengths (8 bytes), code,
-            name, lang, cards (u8 length + bytes), fingers (u16 BE each), lines (u8 length + UTF-8)
+            name, lang, cards (u8 length + bytes), fingers (u16 BE each), lines (u8 length + UTF-8),
+            CRC-32 of the record before it (the length counts it)
     index:  slots of 8 bytes: u32 key hash (FFFFFFFF = empty), u32 record offset in the bank
+
+Mounting checks the records and the index of the roster in force against their CRCs in the
+header (read in 256-byte pieces: a mount allocates next to nothing, whatever the size). Damage
+(a decayed bit) is reported in ``problems`` and makes :attr:`version` 0, so the client fetches
+the roster again in full; until then lookups go on from the damaged copy, whose records are
+each checked when read (a damaged one is never returned). A delta is never applied over a
+damaged copy. A format-1 bank (firmware before record checks) is read the same way, unchecked,
+and fetched again in full.
 
 Keys are a card's bytes, or ``b"\\xf1"`` + a finger template ID (2 bytes, big-endian).
 
@@ -31,15 +41,21 @@ import struct
 from micropython import const
 
 MAGIC = b"DKRS"
-FORMAT_VERSION = const(1)
-_HEAD = "<4sBBHIIIIII"  # magic fmt rsv rsv generation version count rec_bytes index_at slots
-_HEAD_SIZE = const(32)  # + CRC
+FORMAT_VERSION = const(2)
+_FORMAT_UNCHECKED = const(1)  # records without a CRC, header without the index CRC
+_HEAD = "<4sBBHIIIIIIII"  # magic fmt rsv rsv generation version count rec_bytes index_at slots
+# records_crc index_crc (format 1 ends before records_crc)
+_HEAD_SIZE = const(40)  # + CRC
+_HEAD_SIZE_1 = const(32)
+_CHUNK = const(256)  # bytes per read when the records or the index are checked
 _EMPTY = 0xFFFFFFFF
 _FINGER = b"\xf1"
 _BLANK_SLOT = b"\xff" * 8
+_BLANK_CHUNK = const(64)  # bytes per read when an erase is checked (sector sizes: multiples)
+_BLANK_64 = b"\xff" * 64
 _REC_HEAD = "<HBBBBBB"  # length, cards, fingers, lines, lang, code, name lengths
 _REC_HEAD_SIZE = const(8)
-_COPY, _ADD, _SIZE, _INDEX, _COMMIT = range(5)  # phases of applying a page
+_COPY, _ADD, _SIZE, _INDEX, _COMMIT, _ABANDON = range(6)  # phases of applying a page
 
 
 class RosterError(Exception):
@@ -81,13 +97,14 @@ def encode_employee(e):
         data = line.encode()
         body.append(len(data))
         body += data
-    n = _REC_HEAD_SIZE + len(body)
+    n = _REC_HEAD_SIZE + len(body) + 4
     if n > 0xFFFF or len(code) > 255 or len(name) > 255 or len(lang) > 255:
         raise RosterError("employee record too long: " + e.code)
     head = struct.pack(
         _REC_HEAD, n, len(e.cards), len(e.fingers), len(e.lines), len(lang), len(code), len(name)
     )
-    return head + bytes(body)
+    rec = head + bytes(body)
+    return rec + struct.pack("<I", binascii.crc32(rec) & 0xFFFFFFFF)
 
 
 def decode_employee(rec):
@@ -140,6 +157,9 @@ class _Bank:
         self.rec_bytes = 0
         self.index_at = 0
         self.slots = 0
+        self.checked = True  # format 2: records carry a CRC
+        self.records_crc = 0
+        self.index_crc = 0
 
 
 class Roster:
@@ -152,12 +172,17 @@ class Roster:
         self.active = None
         self.problems = []
         self._slot = bytearray(8)
+        self._check = bytearray(8)
+        self._blank_check = bytearray(_BLANK_CHUNK)
+        self._chunk = bytearray(_CHUNK)
+        self._crc4 = bytearray(4)
         self._head = bytearray(_REC_HEAD_SIZE)
         self._build = {}  # {"bank", "cursor", "count", "keys", "erased"} while a build is open
         self._job = {}  # the page being applied (see start_page)
         self._rec = bytearray(64)  # scratch for one record, grown to the longest seen
         self._keys = {}  # reusable key buffers by length
         self.outcome = None  # of the last job: True when the roster's version moved
+        self.damaged = False  # the roster in force failed a check: fetch it again in full
 
     @classmethod
     def mount(cls, flash):
@@ -173,18 +198,24 @@ class Roster:
     def _read_header(self, bank):
         buf = bytearray(_HEAD_SIZE + 4)
         self.flash.readinto(self._base(bank), buf)
-        fields = struct.unpack(_HEAD, buf[:_HEAD_SIZE])
-        if fields[0] == b"\xff\xff\xff\xff":
+        if buf[:4] == b"\xff\xff\xff\xff":
             return
-        crc = struct.unpack("<I", buf[_HEAD_SIZE:])[0]
-        if fields[0] != MAGIC or fields[1] != FORMAT_VERSION:
+        fmt = buf[4]
+        size = _HEAD_SIZE if fmt == FORMAT_VERSION else _HEAD_SIZE_1
+        if buf[:4] != MAGIC or fmt not in (FORMAT_VERSION, _FORMAT_UNCHECKED):
             self.problems.append("bank %d: not a roster" % bank.index)
             return
-        if binascii.crc32(buf[:_HEAD_SIZE]) & 0xFFFFFFFF != crc:
+        crc = buf[size] | buf[size + 1] << 8 | buf[size + 2] << 16 | buf[size + 3] << 24
+        if binascii.crc32(memoryview(buf)[:size]) & 0xFFFFFFFF != crc:
             self.problems.append("bank %d: header CRC mismatch" % bank.index)
             return
+        if fmt == _FORMAT_UNCHECKED:
+            buf[_HEAD_SIZE_1 : _HEAD_SIZE_1 + 8] = bytes(8)
+        fields = struct.unpack(_HEAD, buf[:_HEAD_SIZE])
         bank.generation, bank.version, bank.count = fields[4], fields[5], fields[6]
         bank.rec_bytes, bank.index_at, bank.slots = fields[7], fields[8], fields[9]
+        bank.records_crc, bank.index_crc = fields[10], fields[11]
+        bank.checked = fmt == FORMAT_VERSION
         bank.valid = True
 
     def _mount(self):
@@ -195,10 +226,52 @@ class Roster:
             self._read_header(bank)
             if bank.valid and (self.active is None or bank.generation > self.active.generation):
                 self.active = bank
+        self.damaged = False
+        if self.active is not None:
+            self._check_bank(self.active)
+
+    def _check_bank(self, bank):
+        """Read every record and the index of ``bank``; note damage (see the docstring)."""
+        if not bank.checked:
+            self._damage("bank %d: format 1 roster (records unchecked)" % bank.index)
+            return
+        size = self.flash.sector_size
+        room = bank.sectors * size
+        if size + bank.rec_bytes > room or bank.index_at + bank.slots * 8 > room:
+            # Written for larger banks: the region was resized under it.
+            self._damage("bank %d: does not fit its bank (region resized)" % bank.index)
+            return
+        if self._area_crc(bank, size, bank.rec_bytes) != bank.records_crc:
+            self._damage("bank %d: damaged records" % bank.index)
+        elif self._area_crc(bank, bank.index_at, bank.slots * 8) != bank.index_crc:
+            self._damage("bank %d: damaged index" % bank.index)
+
+    def _damage(self, problem):
+        self.problems.append(problem + ": the roster is fetched again in full")
+        self.damaged = True
+
+    def _area_crc(self, bank, start, length):
+        """CRC-32 of ``length`` bytes at ``start`` of ``bank``, read in pieces."""
+        crc = 0
+        buf = self._chunk
+        at = self._base(bank) + start
+        while length >= _CHUNK:
+            self.flash.readinto(at, buf)
+            crc = binascii.crc32(buf, crc)
+            at += _CHUNK
+            length -= _CHUNK
+        if length:
+            view = memoryview(buf)[:length]
+            self.flash.readinto(at, view)
+            crc = binascii.crc32(view, crc)
+        return crc & 0xFFFFFFFF
 
     @property
     def version(self):
-        return self.active.version if self.active is not None else 0
+        """The version in force; 0 without a roster or with a damaged one (fetched in full)."""
+        if self.active is None or self.damaged:
+            return 0
+        return self.active.version
 
     @property
     def count(self):
@@ -206,7 +279,7 @@ class Roster:
 
     def _read(self, bank, offset, end):
         """(employee, record length) at ``offset`` of ``bank``, or (None, 0)."""
-        n = self._record_into(self._base(bank) + offset, end - offset)
+        n = self._record_into(self._base(bank) + offset, end - offset, bank.checked)
         if not n:
             return None, 0
         try:
@@ -271,7 +344,7 @@ class Roster:
     def begin(self):
         """Start a new roster in the inactive bank (its header sector is erased first)."""
         bank = self._other()
-        self.flash.erase(bank.first)  # the old header goes first: the bank is now invalid
+        self._erase(bank.first)  # the old header goes first: the bank is now invalid
         bank.valid = False
         self._build = {"bank": bank, "cursor": self.flash.sector_size, "count": 0, "erased": 1}
         self._build["keys"] = 0
@@ -291,7 +364,7 @@ class Roster:
         while off < len(data):
             sector = (at + off) // size
             while b["erased"] <= sector:
-                flash.erase(bank.first + b["erased"])
+                self._erase(bank.first + b["erased"])
                 b["erased"] += 1
             page_room = flash.page_size - ((at + off) % flash.page_size)
             end = off + page_room if off + page_room < len(data) else len(data)
@@ -305,17 +378,27 @@ class Roster:
         self._build["count"] += 1
         self._build["keys"] += len(employee.cards) + len(employee.fingers)
 
-    def _record_into(self, address, limit):
+    def _record_into(self, address, limit, checked=True):
         """The record at flash ``address`` in the scratch buffer (grown as needed); its length,
-        or 0 when its length field is impossible. ``limit``: bytes readable from ``address``."""
+        or 0 when its length field is impossible or (``checked``) it fails its CRC.
+        ``limit``: bytes readable from ``address``."""
         head = self._head
         self.flash.readinto(address, head)
         n = head[0] | (head[1] << 8)
-        if n < _REC_HEAD_SIZE or n > limit:
+        if n < _REC_HEAD_SIZE + (4 if checked else 0) or n > limit:
             return 0
         if len(self._rec) < n:
             self._rec = bytearray(n + 32)
-        self.flash.readinto(address, memoryview(self._rec)[:n])
+        rec = self._rec
+        self.flash.readinto(address, memoryview(rec)[:n])
+        if not checked:
+            return n
+        # Compared packed, byte by byte: a lookup allocates one more view and the CRC's int.
+        c4 = self._crc4
+        struct.pack_into("<I", c4, 0, binascii.crc32(memoryview(rec)[: n - 4]) & 0xFFFFFFFF)
+        at = n - 4
+        if c4[0] != rec[at] or c4[1] != rec[at + 1] or c4[2] != rec[at + 2] or c4[3] != rec[at + 3]:
+            return 0
         return n
 
     def _index_record(self, bank, offset, base, mask, limit):
@@ -342,14 +425,34 @@ class Roster:
                 at += 2
             h = _hash(key)
             slot = h & mask
-            while True:
+            for _ in range(mask + 1):
                 flash.readinto(base + slot * 8, slot_buf)
                 if slot_buf == _BLANK_SLOT:
                     break
                 slot = (slot + 1) & mask
+            else:
+                raise RosterError("roster index has no blank slot (flash not erased)")
             struct.pack_into("<II", slot_buf, 0, h, offset)
             flash.program(base + slot * 8, slot_buf)
+            flash.readinto(base + slot * 8, self._check)
+            if self._check != slot_buf:
+                raise RosterError("roster index slot did not read back")
         return n
+
+    def _erase(self, sector):
+        """Erase and read back (an erase the chip skipped or left half done shows here)."""
+        flash = self.flash
+        buf = self._blank_check
+        for _ in range(3):
+            flash.erase(sector)
+            base = sector * flash.sector_size
+            for off in range(0, flash.sector_size, _BLANK_CHUNK):
+                flash.readinto(base + off, buf)
+                if buf != _BLANK_64:
+                    break
+            else:
+                return
+        raise RosterError("flash sector %d does not erase" % sector)
 
     def _key(self, n):
         """A reusable key buffer of ``n`` bytes (the index build allocates no keys)."""
@@ -382,11 +485,21 @@ class Roster:
         """
         last = page["next"] is None
         job = {"page": page, "last": last, "i": 0, "version": page["version"]}
-        if page["full"]:
-            if page.get("first", True) or not self._build.get("full"):
-                self.begin()
-                self._build["full"] = True
+        if page["full"] and page.get("first", True):
+            self.begin()
+            self._build["full"] = True
             job["phase"] = _ADD
+        elif page["full"] and self._build.get("full"):
+            job["phase"] = _ADD
+        elif page["full"]:
+            # A later page of a full roster whose build is gone (a delta abandoned over a
+            # damaged copy, then the fetch went on as full): never commit a roster without its
+            # first pages. The job ends; the client starts the fetch again after the last page.
+            job["phase"] = _ABANDON
+        elif self.damaged or (self.active is not None and not self.active.checked):
+            # Never a delta over a copy that failed its check: the job ends at once, the
+            # version stays 0 and the client fetches the roster again in full.
+            job["phase"] = _ABANDON
         else:
             changed = {}
             for item in page["upsert"]:
@@ -435,6 +548,10 @@ class Roster:
 
     def _step(self, job):
         phase = job["phase"]
+        if phase == _ABANDON:
+            self._build = {}
+            self._finish(False)
+            return 1
         if phase == _COPY:
             return self._copy_step(job)
         if phase == _ADD:
@@ -472,8 +589,9 @@ class Roster:
         offset = job["offset"]
         n = self._record_into(self._base(bank) + offset, self._end(bank) - offset)
         if not n:
-            self.problems.append("bank %d: unreadable record at %d" % (bank.index, offset))
-            job["phase"] = _ADD  # the rest of the old roster is lost; the page is still added
+            # Damaged since mount: the new version is not committed without the rest.
+            self._damage("bank %d: damaged record at %d" % (bank.index, offset))
+            job["phase"] = _ABANDON
             return 1
         rec = self._rec
         code_at = _REC_HEAD_SIZE
@@ -497,7 +615,7 @@ class Roster:
         if index_at + slots * 8 > bank.sectors * size:
             raise RosterError("roster region full (index)")
         if b["erased"] * size < index_at + slots * 8:
-            self.flash.erase(bank.first + b["erased"])  # one sector per step
+            self._erase(bank.first + b["erased"])  # one sector per step
             b["erased"] += 1
             return 1
         job["slots"], job["index_at"] = slots, index_at
@@ -512,6 +630,7 @@ class Roster:
         b = self._build
         bank = b["bank"]
         generation = (self.active.generation if self.active is not None else 0) + 1
+        bank.index_at, bank.slots = index_at, slots
         head = struct.pack(
             _HEAD,
             MAGIC,
@@ -524,6 +643,8 @@ class Roster:
             b["cursor"] - self.flash.sector_size,
             index_at,
             slots,
+            self._area_crc(bank, self.flash.sector_size, b["cursor"] - self.flash.sector_size),
+            self._area_crc(bank, index_at, slots * 8),
         )
         head += struct.pack("<I", binascii.crc32(head) & 0xFFFFFFFF)
         self.flash.program(self._base(bank), head)
@@ -532,6 +653,7 @@ class Roster:
         if not bank.valid:
             raise RosterError("roster header did not verify")
         self.active = bank
+        self.damaged = False  # (every record and index slot was read back as it was written)
 
 
 def _finger_of(key, e):

@@ -12,7 +12,18 @@ Fault injection, for power-loss testing at every write:
   and new (a random subset of the bits it was clearing are cleared); a cut mid-erase leaves the
   sector in a mix (a random subset of its bits set). The step raises :class:`PowerCut`, and so
   does every later write until :meth:`power_on`.
-- ``decay(n)`` flips ``n`` random bits anywhere, as charge loss or disturb would.
+- ``decay(n)`` flips ``n`` random bits anywhere, as charge loss or disturb would;
+  ``flip(addr, bit)`` flips one chosen bit (the decay sweeps flip every bit in turn).
+
+Faults of a worn or marginal chip, where nothing tells the caller (no exception):
+
+- ``ignore_program_at(n)``: the *n*-th program from now does nothing at all;
+- ``stick(addr)``: the byte at ``addr`` never programs (it keeps whatever it holds; an erase
+  still sets it to ``FF``);
+- ``fail_erase_at(n, partial)``: the *n*-th erase from now does nothing (``partial=False``) or
+  leaves a mix, a random subset of the sector's bits set (``partial=True``);
+- ``resized(sector_count, sector_size)``: the same bytes seen through another geometry (a
+  partition table changed under the data: grown with blank sectors, or cut short).
 
 Randomness comes from a seeded xorshift generator (MicroPython has no ``random`` module here),
 so every fault is reproducible from its seed.
@@ -74,6 +85,13 @@ class SimulatedNorFlash:
         self.erase_counts = [0] * sector_count
         # Power-cut state.
         self._cut_countdown = 0
+        # Silent faults (see the module docstring).
+        self._ignore_countdown = 0
+        self._erase_countdown = 0
+        self._erase_partial = False
+        self.stuck = {}  # address -> True: bytes that never program
+        self.faults_hit = 0  # silent faults reached (an ignored program or failed erase
+        # happened, a program needed a stuck byte to change)
         self.powered = True
         self._page = bytearray(page_size)
         self._blank = b"\xff" * page_size
@@ -84,6 +102,7 @@ class SimulatedNorFlash:
             for off in range(0, self.size, page_size):
                 mem[off : off + page_size] = self._blank
             self._mem = mem
+            self._view = memoryview(mem)  # reads copy out of it without a slice of bytes
         else:
             self._open_file(path)
 
@@ -110,7 +129,7 @@ class SimulatedNorFlash:
     def _load(self, addr, buf):
         if self._mem is not None:
             n = len(buf)
-            buf[:] = self._mem[addr : addr + n]
+            buf[:] = self._view[addr : addr + n]
         else:
             f = self._file
             if f is None:
@@ -154,7 +173,18 @@ class SimulatedNorFlash:
         old = memoryview(self._page)[:n]
         self._load(addr, old)
         cut = self._step()
+        if self._ignore_countdown:
+            self._ignore_countdown -= 1
+            if self._ignore_countdown == 0 and not cut:
+                self.faults_hit += 1
+                self.programs += 1
+                return  # the chip silently ignored the program
+        stuck = self.stuck
         for i in range(n):
+            if stuck and addr + i in stuck:
+                if old[i] & data[i] != old[i]:
+                    self.faults_hit += 1  # a program that needed the stuck byte
+                continue
             if cut:
                 clearing = old[i] & ~data[i] & 0xFF
                 old[i] &= ~(clearing & self.rng.next()) & 0xFF
@@ -172,10 +202,19 @@ class SimulatedNorFlash:
         if not self.powered:
             raise PowerCut("flash is not powered")
         cut = self._step()
+        partial = cut
+        if self._erase_countdown:
+            self._erase_countdown -= 1
+            if self._erase_countdown == 0 and not cut:
+                self.faults_hit += 1
+                if not self._erase_partial:
+                    self.erases += 1
+                    return  # the chip silently did nothing
+                partial = True
         base = sector * self.sector_size
         page = self._page
         for off in range(0, self.sector_size, self.page_size):
-            if cut:
+            if partial:
                 self._load(base + off, page)
                 for i in range(self.page_size):
                     page[i] |= self.rng.next() & 0xFF
@@ -195,7 +234,10 @@ class SimulatedNorFlash:
         self._cut_countdown = step
 
     def disarm(self):
+        """Disarm every armed fault (a stuck byte stays stuck)."""
         self._cut_countdown = 0
+        self._ignore_countdown = 0
+        self._erase_countdown = 0
 
     def _step(self):
         if self._cut_countdown:
@@ -207,6 +249,58 @@ class SimulatedNorFlash:
 
     def power_on(self):
         self.powered = True
+
+    def ignore_program_at(self, step):
+        """The ``step``-th program from now (1 = the next one) silently does nothing."""
+        if step < 1:
+            raise ValueError("step counts from 1")
+        self._ignore_countdown = step
+
+    def fail_erase_at(self, step, partial=False):
+        """The ``step``-th erase from now does nothing, or (``partial``) leaves a mix."""
+        if step < 1:
+            raise ValueError("step counts from 1")
+        self._erase_countdown = step
+        self._erase_partial = partial
+
+    def stick(self, addr):
+        """The byte at ``addr`` never programs from now on."""
+        if addr < 0 or addr >= self.size:
+            raise ValueError("no such byte")
+        self.stuck[addr] = True
+
+    def flip(self, addr, bit):
+        """Flip bit ``bit`` (0 = LSB) of the byte at ``addr``."""
+        one = bytearray(1)
+        self._load(addr, one)
+        one[0] ^= 1 << bit
+        self._store(addr, one)
+
+    def image(self):
+        """A copy of every byte (RAM-backed flash only)."""
+        mem = self._mem
+        if mem is None:
+            raise OSError("image() needs a RAM-backed flash")
+        return bytes(mem)
+
+    def restore(self, image):
+        """Put back bytes taken by :meth:`image`."""
+        mem = self._mem
+        if mem is None:
+            raise OSError("restore() needs a RAM-backed flash")
+        mem[:] = image
+
+    def resized(self, sector_count, sector_size=None):
+        """A new RAM flash holding these bytes under another geometry: grown with blank
+        sectors, or cut short (as a changed partition table would leave them)."""
+        size = self.sector_size if sector_size is None else sector_size
+        other = SimulatedNorFlash(size, sector_count, self.page_size)
+        n = min(self.size, other.size)
+        buf = bytearray(self.page_size)
+        for off in range(0, n, self.page_size):
+            self._load(off, buf)
+            other._store(off, buf)
+        return other
 
     def decay(self, bits, first_addr=0, last_addr=None):
         """Flip ``bits`` random bits in ``[first_addr, last_addr)``; returns their addresses."""

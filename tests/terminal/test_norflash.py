@@ -136,3 +136,53 @@ def test_file_of_the_wrong_size_is_refused():
     with open(path, "wb") as out:
         out.write(b"\xff" * 100)
     expect_error(ValueError, SimulatedNorFlash, 4096, 8, 256, path)
+
+
+def test_an_ignored_program_changes_nothing_and_raises_nothing():
+    f = small()
+    f.ignore_program_at(2)
+    f.program(0, b"\x00")
+    f.program(1, b"\x00")  # ignored
+    f.program(2, b"\x00")
+    assert f.read(0, 3) == b"\x00\xff\x00" and f.faults_hit == 1 and f.programs == 3
+
+
+def test_a_stuck_byte_never_programs_but_still_erases():
+    f = small()
+    f.stick(5)
+    f.program(4, b"\x00\x00\x00")
+    assert f.read(4, 3) == b"\x00\xff\x00" and f.faults_hit == 1
+    f.erase(0)
+    assert f.read(4, 3) == b"\xff\xff\xff"
+    expect_error(ValueError, f.stick, f.size)
+
+
+def test_a_silent_erase_does_nothing_and_a_partial_one_leaves_a_mix():
+    f = small()
+    f.program(0, b"\x00" * 64)
+    f.fail_erase_at(1)
+    f.erase(0)
+    assert f.read(0, 64) == b"\x00" * 64
+    f.fail_erase_at(1, partial=True)
+    f.erase(0)
+    mixed = f.read(0, 512)
+    assert mixed != b"\x00" * 512 and mixed != b"\xff" * 512
+    f.erase(0)  # the next one works
+    assert f.read(0, 512) == b"\xff" * 512 and f.faults_hit == 2
+
+
+def test_flip_image_restore_and_resized():
+    f = small()
+    f.program(600, b"\x12")
+    image = f.image()
+    f.flip(600, 0)
+    assert f.read(600, 1) == b"\x13"
+    f.restore(image)
+    assert f.read(600, 1) == b"\x12"
+    grown = f.resized(6)
+    assert grown.sector_count == 6 and grown.read(600, 1) == b"\x12"
+    assert grown.read(4 * 512, 512) == b"\xff" * 512
+    shrunk = f.resized(2)
+    assert shrunk.size == 1024 and shrunk.read(600, 1) == b"\x12"
+    other = f.resized(2, 1024)
+    assert other.sector_size == 1024 and other.read(600, 1) == b"\x12"

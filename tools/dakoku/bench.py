@@ -110,6 +110,15 @@ def bench_journal() -> dict:
     out["max_over_mean_sector_erases"] = round(max(counts) / (sum(counts) / len(counts)), 4)
     out["wraps"] = round(total / journal.capacity, 1)
 
+    # A 4 MiB partition whose every header is torn and which holds no record (the worst mount:
+    # each sector's slots are searched for a record that identifies it).
+    flash = SimulatedNorFlash(sector_size, sectors)
+    for s in range(sectors):
+        flash.program(s * sector_size, b"DAKO\x01\x02\x20\xff")
+    flash.reset_counters()
+    Journal.mount(flash)
+    out["mount_flash_reads_all_headers_torn"] = flash.reads
+
     # Power cut at every program and erase step of a workload, under 20 fault seeds.
     t0 = time.perf_counter()
     points = lost = duplicated = corrupt = wrong = refused = 0
@@ -128,6 +137,31 @@ def bench_journal() -> dict:
     out["false_delivered"] = wrong
     out["refused_after_recovery"] = refused
     out["sweep_seconds"] = round(time.perf_counter() - t0, 1)
+    out.update(_fault_classes())
+    return out
+
+
+def _fault_classes() -> dict:
+    """Every fault class of docs/JOURNAL.md ("Fault model") at every point, for the journal,
+    the roster, the configuration and the event log: runs and failed runs per class."""
+    from simulator.powercut import CLASSES, run_class
+    from simulator.storefaults import CLASSES as STORE_CLASSES
+    from simulator.storefaults import run_store
+
+    out: dict = {}
+    t0 = time.perf_counter()
+    for name in CLASSES:
+        r = run_class(name)
+        out[f"faults_journal_{name}"] = f"{r.runs} runs, {r.failed_runs} failed"
+        if name in ("ignored_program", "stuck_byte", "silent_erase", "partial_erase"):
+            out[f"faults_journal_{name}"] += f" (the fault reached in {r.faults_hit})"
+        if name == "geometry":
+            out[f"faults_journal_{name}"] += f" ({r.refused} refused, nothing written)"
+    for store in ("roster", "config", "eventlog"):
+        for name in STORE_CLASSES:
+            r = run_store(store, name)
+            out[f"faults_{store}_{name}"] = f"{r.runs} runs, {r.failed_runs} failed"
+    out["faults_seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
 
