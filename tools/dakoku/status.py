@@ -17,23 +17,38 @@ PARTLY = "partly built"
 NOT_BUILT = "not built"
 
 # (part, state, what is missing or a note, where it is tracked). Markdown: `code` only.
+BOARD_NOTE = (
+    "simulated only, never run on an ESP32; `firmware/main.py` runs on both profiles in `make sim`"
+)
+
 PARTS = (
     ("MicroPython runner, two-runtime tests, setup, CI", BUILT, "", "issue 2"),
     ("flash punch journal (`firmware/journal.py`, docs/JOURNAL.md)", BUILT, "", "issue 3"),
+    ("flash storage under faulty flash: silent program and erase faults, decayed bits, a "
+     "resized partition; fault sweeps (`dakoku bench journal`)", BUILT,
+     "roster format 2 (checked records)",
+     "issue 14"),
     ("upload protocol v1, both roles as sans-IO code (`protocol/`, docs/PROTOCOL.md)", BUILT,
      "", "issue 4"),
+    ("protocol client against hostile-but-legal receivers; nonces that never repeat, a command "
+     "gate, cleaned wire text; stateful property test", BUILT, "", "issue 15"),
     ("terminal firmware core: states, door experience, uplink (`firmware/`, docs/FIRMWARE.md)",
      BUILT, "", "issue 5"),
+    ("terminal under unusual but real sequences (14 defects fixed); stateful property test",
+     BUILT, "", "issue 13"),
     ("firmware update", NOT_BUILT,
      "the firmware answers the protocol's `update_firmware` command `rejected`", "no issue yet"),
     ("reference receiver service, SQLite or PostgreSQL (`dakoku cloud`, docs/RECEIVER.md)",
      BUILT, "", "issue 6"),
+    ("the receiver as an operator runs it: durable truth, health, schema caps, fair pacing, "
+     "tenant-scoped tokens, sealed secrets, flagged times, safe CSV", BUILT, "", "issue 16"),
     ("the door day against your own receiver (`dakoku sim --receiver`)", BUILT, "",
      "issue 17"),
-    ("card reader drivers (PN532, RC-S620S, RC-S380), simulated readers (`hardware/`)",
-     NOT_BUILT, "the terminal core takes a ready-made card read", "issue 18"),
-    ("finger modules, display, keys, buzzer, LED, RTC, network, power; board profiles",
-     NOT_BUILT, "`firmware/main.py` runs on a fake board in tests", "issue 19"),
+    ("card reader drivers (PN532, RC-S620S, RC-S380), simulated readers checked by nfcpy "
+     "(`hardware/`, `simulator/readers/`, docs/HARDWARE.md)", BUILT, "", "issue 18"),
+    ("finger modules (R503 print, XG vein, hybrid), display (ST7789, Japanese font), keys, "
+     "buzzer, LED, RTC, network, power; board profiles (`hardware/`, docs/HARDWARE.md)",
+     PARTLY, BOARD_NOTE, "issue 19"),
     ("the firmware as a device on the desk: service console, a virtual board over a pty",
      NOT_BUILT, "", "issue 20"),
     ("simulator proper: virtual terminals, scenarios, conformance suite", NOT_BUILT,
