@@ -91,8 +91,8 @@ def _one_tap() -> dict:
         if loop.journal.next_seq != seq:  # the turn that recorded the punch
             break
         board.idle(20)
-    if board.display.style != "ok":
-        raise RuntimeError(f"the tap was not answered OK: {board.display.lines!r}")
+    if board.shown[1] != "ok":
+        raise RuntimeError(f"the tap was not answered OK: {board.shown!r}")
     return {
         "roster_reads": roster_flash.reads,
         "roster_bytes": counted.bytes_read,
