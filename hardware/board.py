@@ -6,8 +6,9 @@ implements exactly the interface at the top of firmware/main.py, including its o
 ``parts_selftest()`` and ``net_detail()`` which the loop uses when a board has them.
 
 A slot takes **any object with that slot's interface**; ``parts`` gives objects for slots
-directly (a driver another module builds, or a simulated part), and a driver module adds its
-maker with ``MAKERS["st7789"] = make_st7789`` when it lands. The interfaces:
+directly (a driver another module builds, or a stand-in where a test needs a part-free
+board), and a new driver adds its maker here, ``make_<part>(board, spec)`` in ``MAKERS``
+(``"st7789": make_st7789``). The interfaces:
 
 ===========  ==================================================================
 slot         interface
@@ -15,7 +16,8 @@ slot         interface
 reader       ``selftest(ticks_ms, wait_ms)`` -> None | text; ``poll(now_ms)`` -> Card,
              ("fault", text), ("ok",), None (hardware/reader.py)
 finger       ``selftest()`` -> None | text; ``poll(now_ms)`` -> Finger, ("fault", text), None
-display      ``selftest()`` -> None | text; ``show(lines, style)``
+display      ``selftest()`` -> None | text; ``show(lines, style)`` -> None | text
+             (hardware/st7789.py: a problem is returned, never raised)
 keys         ``selftest()``; ``poll(now_ms)`` -> key name | None (hardware/keys.py)
 buzzer       ``selftest()``; ``play(pattern, now_ms)``; ``poll(now_ms)`` (hardware/buzzer.py)
 led          ``selftest()``; ``set(pattern)`` (hardware/led.py)
@@ -37,6 +39,8 @@ battery      ``selftest()``; ``poll(now_ms)``; ``level()`` (hardware/power.py)
     network, socket, ssl          the modules (ssl None where the board has no TLS)
     receiver()                    (host, port) of the service (TLS: the network part's "tls",
                                   by default whenever ``ssl`` is there)
+    font_flash(path)              the display font (``readinto(addr, buf)``; a device opens
+                                  ``path`` on its filesystem, the simulator the built font)
     partitions(), identity(), boot_id(), urandom(n), reset()
     cadata                        (optional) the CA certificate to trust for TLS, DER or PEM
 
@@ -119,6 +123,31 @@ def make_battery(board, spec):
     return Battery(board.env.adc(spec["pin"]), spec.get("divider", 2.0))
 
 
+FONT_PATH = "/font/unifont_jp16.dkf"  # on the board's filesystem (hardware/font.py)
+
+
+def make_st7789(board, spec):
+    """The ST7789 on the profile's SPI bus; pins ``cs``, ``dc``, ``reset`` and ``backlight``
+    (``reset`` and ``backlight`` optional), the font from ``spec["font"]`` (``FONT_PATH``)."""
+    from hardware.font import Font
+    from hardware.st7789 import HEIGHT, ST7789, WIDTH
+
+    if (spec.get("width", WIDTH), spec.get("height", HEIGHT)) != (WIDTH, HEIGHT):
+        raise ValueError("st7789: the driver draws %d x %d, not %r x %r"
+                         % (WIDTH, HEIGHT, spec.get("width"), spec.get("height")))  # fmt: skip
+    env = board.env
+    bus = board.bus(spec["bus"])
+    font = Font(env.font_flash(spec.get("font", FONT_PATH)))
+    rst = env.pin(spec["reset"], "out") if "reset" in spec else None
+    if "backlight" in spec:
+        env.pin(spec["backlight"], "out").value(1)
+    return ST7789(
+        bus, env.pin(spec["dc"], "out"), env.pin(spec["cs"], "out"), font, rst=rst,
+        wait_ms=env.sleep_ms, spi_hz=board.profile["buses"][spec["bus"]]["baudrate"],
+        verify_id=spec.get("verify_id", True),
+    )  # fmt: skip
+
+
 def make_network(board, spec):
     from hardware.net import NetLink
 
@@ -141,6 +170,7 @@ MAKERS = {
     "buzzer": make_buzzer,
     "rgb-led": make_led,
     "battery": make_battery,
+    "st7789": make_st7789,
     "wlan": make_network,
     "lan": make_network,
 }
@@ -161,6 +191,7 @@ class Board:
         self._raw = env.ticks_ms()
         self._ms = 0
         self._queued = None  # a finger result that came in the same turn as a card
+        self.shown = ((), "")  # the last screen asked of the display: (lines, style)
         self.parts = {}
         given = parts or {}
         for slot in SLOTS:
@@ -278,12 +309,15 @@ class Board:
         return self.keys.poll(now_ms) if self.keys is not None else None
 
     def show(self, lines, style):
+        self.shown = (tuple(lines), style)
         if self.display is None:
             return
         try:
-            self.display.show(lines, style)
-        except Exception as e:
-            self._fault("display: %r" % e)
+            problem = self.display.show(lines, style)
+        except Exception as e:  # a part that raises all the same: said, the door goes on
+            problem = "%r" % e
+        if problem:
+            self._fault(problem if problem.startswith("display:") else "display: " + problem)
 
     def beep(self, pattern):
         if self.buzzer is None:

@@ -20,9 +20,11 @@ is tested on the desktop with stand-ins; on a device, :func:`start` passes the r
   ``network.LAN(spi=…, cs=…, int=…, phy_type=PHY_W5500, phy_addr=0)`` (the ESP32 port's SPI
   Ethernet).
 - The partitions are ``esp32.Partition.find(TYPE_DATA, label=name)`` for "journal", "roster",
-  "config" and "log", through ``hardware.flash.BlockDeviceFlash``. A missing one raises
-  ``OSError("no data partition 'journal' in the partition table")``: that is a build defect,
-  said at boot.
+  "config", "log" and "bootcount" (the boot counter, firmware/bootcount.py: two sectors),
+  through ``hardware.flash.BlockDeviceFlash``. A table without "bootcount" (an older build)
+  gives four: the firmware boots and logs the missing counter as a self-test problem. Any
+  other missing one raises ``OSError("no data partition 'journal' in the partition table")``:
+  that is a build defect, said at boot.
 - The boot ID is a counter in ``storage`` ("boot_id"), one more at every boot.
 
 Not run on a device yet: the desktop tests check what it asks of each module.
@@ -32,7 +34,10 @@ import binascii
 
 from hardware.flash import BlockDeviceFlash
 
+# firmware/main.py's order: journal, roster, config, log, then the boot counter
+# (firmware/bootcount.py), which a board may lack (said at boot as event 5).
 PARTITIONS = ("journal", "roster", "config", "log")
+BOOT_COUNTER = "bootcount"
 _REQUIRED = ("tenant", "terminal", "secret", "receiver_host", "receiver_port")
 
 
@@ -107,6 +112,11 @@ class DeviceEnv:
             return Pin(number, Pin.OUT, value=1)
         return Pin(number, Pin.IN, Pin.PULL_UP)
 
+    def font_flash(self, path):
+        from hardware.font import FileFlash
+
+        return FileFlash(path)  # the font file on the board's filesystem
+
     def pwm(self, number):
         return self.machine.PWM(self.machine.Pin(number), freq=1000, duty_u16=0)
 
@@ -140,6 +150,9 @@ class DeviceEnv:
             found = P.find(P.TYPE_DATA, label=name)
             if not found:
                 raise OSError("no data partition %r in the partition table" % name)
+            out.append(BlockDeviceFlash(found[0]))
+        found = P.find(P.TYPE_DATA, label=BOOT_COUNTER)
+        if found:
             out.append(BlockDeviceFlash(found[0]))
         return tuple(out)
 

@@ -10,6 +10,19 @@ behaving as framebuf's do, clipping included.
 MONO_HLSB = 3
 RGB565 = 1
 
+_PATTERNS = {}  # type: dict  # (colour 0, colour 1) -> the 16 RGB565 bytes of each mono byte
+
+
+def _patterns(c0, c1):
+    table = _PATTERNS.get((c0, c1))
+    if table is None:
+        px = (bytes((c0 & 0xFF, (c0 >> 8) & 0xFF)), bytes((c1 & 0xFF, (c1 >> 8) & 0xFF)))
+        table = [b"".join(px[(v >> (7 - i)) & 1] for i in range(8)) for v in range(256)]
+        if len(_PATTERNS) >= 32:
+            _PATTERNS.clear()
+        _PATTERNS[(c0, c1)] = table
+    return table
+
 
 class FrameBuffer:
     def __init__(self, buffer, width, height, format, stride=None):
@@ -69,7 +82,27 @@ class FrameBuffer:
         self.fill_rect(x, y, 1, h, c)
         self.fill_rect(x + w - 1, y, 1, h, c)
 
+    def _blit_mono(self, fbuf, x, y, c0, c1):
+        """A 1-bit picture through a 2-colour palette, a row at a time (no key colour)."""
+        table = _patterns(c0, c1)
+        src = fbuf.buffer
+        row_bytes = (fbuf.stride + 7) // 8
+        sx0, sx1 = max(0, -x), min(fbuf.width, self.width - x)
+        if sx0 >= sx1:
+            return
+        dst = self.buffer
+        for sy in range(max(0, -y), min(fbuf.height, self.height - y)):
+            at = sy * row_bytes
+            row = b"".join([table[src[at + i]] for i in range(row_bytes)])
+            to = ((y + sy) * self.stride + x + sx0) * 2
+            dst[to : to + (sx1 - sx0) * 2] = row[sx0 * 2 : sx1 * 2]
+
     def blit(self, fbuf, x, y, key=-1, palette=None):
+        if palette is not None and fbuf.format == MONO_HLSB and self.format == RGB565:
+            c0, c1 = palette.pixel(0, 0), palette.pixel(1, 0)
+            if key not in (c0, c1):
+                self._blit_mono(fbuf, x, y, c0, c1)
+                return
         for sy in range(fbuf.height):
             ty = y + sy
             if not 0 <= ty < self.height:

@@ -16,10 +16,11 @@ board firmware/main.py runs on. Keys:
 declared, a pin given to two things); ``Board`` refuses a profile with problems.
 
 Pins are GPIO numbers. The two profiles below are worked examples, not a specific product's
-schematic: PiT — an ESP32-S3 portable terminal with a Sony RC-S620S, an ST7789 TFT, a piezo,
-an RGB LED, a PCF8563, Wi-Fi and a Li-ion cell; BT — an ESP32-S3
-with a PN532, an R503 finger module, an SSD1306 OLED, a 4×5 key matrix, a DS3231 and wired
-Ethernet through a W5500 on SPI.
+schematic: PiT — an ESP32-S3 portable terminal with a Sony RC-S620S, a 320 × 240 ST7789 TFT, a
+piezo, an RGB LED, a PCF8563, Wi-Fi and a Li-ion cell; BT — an ESP32-S3 with a PN532, an R503
+finger module, the same ST7789 TFT (an SSD1306's 128 × 64 holds 8 characters a line: too few
+for a name and a status bar; docs/HARDWARE.md), a 4×5 key matrix, a DS3231 and wired Ethernet
+through a W5500, the display and the W5500 on one SPI bus with a chip select each.
 """
 
 PIT = {  # type: dict
@@ -29,19 +30,19 @@ PIT = {  # type: dict
     "buses": {
         "uart1": {"type": "uart", "id": 1, "baudrate": 115200, "tx": 17, "rx": 18},
         "i2c0": {"type": "i2c", "id": 0, "scl": 9, "sda": 8, "freq": 400000},
-        "spi2": {"type": "spi", "id": 2, "baudrate": 40000000, "sck": 12, "mosi": 11},
+        "spi2": {"type": "spi", "id": 2, "baudrate": 40000000, "sck": 12, "mosi": 11, "miso": 16},
     },
     "parts": {
         "reader": {"part": "rcs620s", "bus": "uart1"},
-        "display": {
+        "display": {  # MISO wired: the self-test reads the display's ID (RDDID)
             "part": "st7789",
             "bus": "spi2",
             "cs": 10,
             "dc": 13,
             "reset": 14,
             "backlight": 15,
-            "width": 240,
-            "height": 135,
+            "width": 320,
+            "height": 240,
         },
         "buzzer": {"part": "buzzer", "pin": 21},
         "led": {"part": "rgb-led", "pins": (38, 39, 40), "common_anode": False},
@@ -64,7 +65,16 @@ BT = {  # type: dict
     "parts": {
         "reader": {"part": "pn532", "bus": "uart1"},
         "finger": {"part": "r503", "bus": "uart2", "wakeup": 48},
-        "display": {"part": "ssd1306", "bus": "i2c0", "width": 128, "height": 64},
+        # The W5500's bus, another chip select (GPIO 35-37: a module without octal PSRAM).
+        "display": {
+            "part": "st7789",
+            "bus": "spi2",
+            "cs": 35,
+            "dc": 36,
+            "backlight": 37,
+            "width": 320,
+            "height": 240,
+        },
         "keys": {
             "part": "key-matrix",
             "rows": (1, 2, 3, 4),

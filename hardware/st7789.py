@@ -5,13 +5,13 @@ in big type and a status bar; 2.0"–2.4" 320 × 240 ST7789 modules are the comm
 ESP32-S3 boards at 40 MHz SPI (80 MHz APB / 2; the datasheet's write cycle allows 62.5 MHz).
 An SSD1306 (128 × 64) holds 8 full-width characters a line: too few for the messages.
 
-The board gives ``firmware/main.py``::
+hardware/board.py's ``make_st7789`` builds it from a profile's display slot; by hand::
 
     display = ST7789(spi, dc, cs, Font(FileFlash("/font/unifont_jp16.dkf")),
                      rst=rst, wait_ms=time.sleep_ms)
-    board.display_selftest = display.selftest   # None, or what failed (text)
-    board.show = display.show                   # show(lines, style) -> None or a problem (text)
-    display.last_draw_ms                        # modelled bus time of the last show()
+    display.selftest()      # None, or what failed (text): the boot self-test's event 5
+    display.show(lines, style)   # -> None or a problem (text): Board keeps it as a fault
+    display.last_draw_ms    # modelled bus time of the last show()
 
 - ``spi`` has ``write(buf)`` and ``readinto(buf)`` (machine.SPI); ``dc``, ``cs`` and ``rst``
   are pins with ``value(v)``. ``wait_ms`` is only used by ``selftest`` (reset and sleep-out

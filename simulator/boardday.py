@@ -7,6 +7,10 @@ finger module instead, and departures are chosen with the "out" key on the key m
 network goes away for 20 minutes in the afternoon (the PiT's Wi-Fi access point, the BT's
 cable) and the punches taken meanwhile are delivered afterwards. Between events the loop idles
 in longer steps (a light sleep), during events at firmware/main.py's 20 ms turns.
+
+The display is the ST7789 driver on the simulated chip: after each tap the panel's frame
+memory is kept (``feedback``: the screen asked and the picture), and ``write_feedback_png``
+writes the day's last feedback screen as a PNG (CPython, Pillow; ``board_days(png_dir=…)``).
 """
 
 from firmware import eventlog
@@ -43,6 +47,7 @@ class BoardDay:
         self.loop = Loop(self.board)
         self.taps = 0
         self.fingers = 0
+        self.feedback = None  # (screen asked, panel frame memory, MADCTL) after the last tap
 
     def turns(self, ms, step=TURN_MS):
         end = self.env.now + ms
@@ -77,6 +82,9 @@ class BoardDay:
             env.field.remove(card)
             self.turns(200)
         self.taps += 1
+        chip = env.display_chip
+        if chip is not None and self.board.shown[1] != "ready":  # the feedback screen, still up
+            self.feedback = (self.board.shown, bytes(chip.ram), chip.madctl)
         self.turns(2400)  # the feedback screen's time
 
     def outage(self, down):
@@ -147,10 +155,34 @@ class BoardDay:
         printer(line + ("; faults: %s" % "; ".join(board.faults) if board.faults else ""))
         return held == list(range(1, recorded + 1)) and loop.journal.unsent_count == 0
 
+    def write_feedback_png(self, path, scale=2):
+        """The day's last feedback screen as the panel showed it (CPython: Pillow)."""
+        from simulator.display import ST7789Chip, write_png
 
-def board_days(profiles, people=10, printer=print):
-    """The day on each profile; True when every punch answered OK is held once on each."""
+        if self.feedback is None:
+            raise ValueError("no feedback screen was kept (no tap, or no simulated display)")
+        _screen, ram, madctl = self.feedback
+        chip = ST7789Chip()
+        chip.ram[:] = ram
+        chip.madctl = madctl
+        chip.display_on, chip.asleep = True, False
+        write_png(chip, path, scale)
+
+
+def board_days(profiles, people=10, printer=print, png_dir=None):
+    """The day on each profile; True when every punch answered OK is held once on each.
+    With ``png_dir``, each profile's last feedback screen goes to :func:`feedback_png`."""
     ok = True
     for profile in profiles:
-        ok = BoardDay(profile, people).day(printer) and ok
+        day = BoardDay(profile, people)
+        ok = day.day(printer) and ok
+        if png_dir is not None and day.feedback is not None:
+            day.write_feedback_png(feedback_png(png_dir, profile))
+            lines, style = day.feedback[0]
+            printer("  last feedback screen (%s): %s" % (style, " / ".join(lines)))
     return ok
+
+
+def feedback_png(png_dir, profile):
+    """Where :func:`board_days` writes ``profile``'s last feedback screen."""
+    return "%s/feedback-%s.png" % (png_dir, profile["name"])

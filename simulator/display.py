@@ -163,21 +163,62 @@ class ST7789Chip:
         if self.colmod & 0x77 != 0x55:
             self.errors.append("RAMWR before COLMOD 16-bit")
             return
-        ram = self.ram
-        for b in data:
-            if self._half < 0:
-                self._half = b
-                continue
-            at = self._address(self._x, self._y)
-            ram[at] = self._half
-            ram[at + 1] = b
+        i, n = 0, len(data)
+        if self._half >= 0 and n:
+            self._put(self._half, data[0])
             self._half = -1
-            self._x += 1
-            if self._x > self.x1:
-                self._x = self.x0
-                self._y += 1
-                if self._y > self.y1:
-                    self._y = self.y0
+            i = 1
+        while n - i >= 2:
+            k = min((n - i) // 2, self.x1 - self._x + 1)  # pixels to the window row's end
+            if _STEP_SLICES and k > 1:
+                self._run(bytes(data[i : i + 2 * k]), k)
+            else:
+                for j in range(k):
+                    self._put(data[i + 2 * j], data[i + 2 * j + 1])
+            i += 2 * k
+        if i < n:
+            self._half = data[i]
+
+    def _put(self, high, low):
+        at = self._address(self._x, self._y)
+        self.ram[at] = high
+        self.ram[at + 1] = low
+        self._advance(1)
+
+    def _run(self, seg, k):
+        """``k`` pixels along one window row at once: in RAM they lie a constant step apart."""
+        ram = self.ram
+        a0 = self._address(self._x, self._y)
+        step = self._address(self._x + 1, self._y) - a0
+        if step > 0:
+            ram[a0 : a0 + step * k : step] = seg[0::2]
+            ram[a0 + 1 : a0 + 1 + step * k : step] = seg[1::2]
+        else:
+            last = a0 + step * (k - 1)
+            ram[last : a0 + 1 : -step] = seg[-2::-2]
+            ram[last + 1 : a0 + 2 : -step] = seg[-1::-2]
+        self._advance(k)
+
+    def _advance(self, k):
+        self._x += k
+        if self._x > self.x1:
+            self._x = self.x0
+            self._y += 1
+            if self._y > self.y1:
+                self._y = self.y0
+
+
+def _step_slices():
+    try:  # CPython; MicroPython's bytearray may lack slice assignment with a step
+        b = bytearray(4)
+        b[0:4:2] = b"ab"
+        b[3:0:-2] = b"cd"
+        return bytes(b) == b"adbc"
+    except Exception:
+        return False
+
+
+_STEP_SLICES = _step_slices()
 
 
 class SimSpi:

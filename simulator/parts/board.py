@@ -5,18 +5,25 @@ hardware/board.py builds a ``Board`` from, under virtual time.
 cards before the reader's chip on its serial line (``field``), the I2C bus with the profile's
 RTC chip (``rtc_chip``), the key matrix (``keypad``), PWM channels and ADCs by pin (``pwms``,
 ``adcs``), the network (``net``, answering with ``service``: request bytes and service time ->
-answer bytes), four flash partitions, and the clock (``now``, virtual milliseconds; ``sleep_ms``
-moves it). ``build(profile, service, epoch)`` gives ``(board, env)``: the real drivers of
-hardware/ on those simulated parts, with the display and finger slots taken by the stand-ins of
-``simulator.parts.standins`` (their drivers land separately).
+answer bytes), the display's ST7789 chip on the profile's SPI bus (``display_chip``, its bus
+``display_spi``; simulator/display.py) with the font built by ``make setup`` (``FONT_FILE``),
+five flash partitions (journal, roster, config, log, boot counter: firmware/main.py), and the
+clock (``now``, virtual milliseconds; ``sleep_ms`` moves it). ``build(profile, service, epoch)``
+gives ``(board, env)``: the real drivers of hardware/ on those simulated parts; only the finger
+slot is a stand-in (``simulator.parts.standins.ScriptedFinger``: its driver lands separately).
 """
 
+import sys
+
 from hardware.board import Board
+from hardware.font import FileFlash
+from simulator.display import SimPin as DisplayPin
+from simulator.display import SimSpi, ST7789Chip
 from simulator.norflash import SimulatedNorFlash
 from simulator.parts.i2c import DS3231Chip, PCF8563Chip, SimI2CBus
 from simulator.parts.network import NetworkModule, SimNetwork, SocketModule, SslModule
 from simulator.parts.pins import SimADC, SimKeyMatrix, SimPin, SimPWM
-from simulator.parts.standins import ScriptedFinger, TextDisplay
+from simulator.parts.standins import ScriptedFinger
 from simulator.readers.field import Field
 from simulator.readers.line import SerialLine
 from simulator.readers.pn532 import PN532Chip
@@ -25,6 +32,17 @@ from simulator.readers.rcs620s import RCS620SChip
 TICKS_PERIOD = 1 << 30
 _RTC_CHIPS = {"ds3231": DS3231Chip, "pcf8563": PCF8563Chip}
 _READER_CHIPS = {"pn532": PN532Chip, "rcs620s": RCS620SChip}
+FONT_FILE = "build/font/unifont_jp16.dkf"  # made by make setup from Debian's unifont
+_DISPLAY_LINES = (("cs", "cs"), ("dc", "dc"), ("reset", "rst"))
+
+
+def font_file():
+    """The built font's path: the repository's, mounted at /repo for the MicroPython tests."""
+    if sys.implementation.name == "micropython":
+        return "/repo/" + FONT_FILE
+    import hardware
+
+    return hardware.__file__.replace("\\", "/").rsplit("/", 2)[0] + "/" + FONT_FILE
 
 
 class SimEnv:
@@ -34,9 +52,10 @@ class SimEnv:
         service,
         epoch,
         identity=("ACME01", "T0001", b"door-secret-0123456789abcdef01"),
-        flash_sectors=(16, 16, 2, 4),
+        flash_sectors=(16, 16, 2, 4, 2),
         sector_size=4096,
         rtc_valid=True,
+        config=None,
     ):
         self.profile = profile
         self.now = 0
@@ -51,10 +70,26 @@ class SimEnv:
         self.boots = 1
         self._identity = identity
         self.flashes = tuple(SimulatedNorFlash(sector_size, n) for n in flash_sectors)
+        if config:  # provisioned before the first boot, as an installer does
+            from firmware.config import Config
+
+            problem = Config(self.flashes[2]).apply(0, config)
+            if problem:
+                raise ValueError("config: " + problem)
         parts = profile["parts"]
         rtc = parts.get("rtc")
         if rtc is not None:
             self.rtc_chip = _RTC_CHIPS[rtc["part"]](epoch if rtc_valid else None)
+        self.display_chip = None
+        self.display_spi = None
+        self._display_pins = {}
+        display = parts.get("display")
+        if display is not None and display["part"] == "st7789":
+            self.display_chip = ST7789Chip()
+            for key, line in _DISPLAY_LINES:
+                if key in display:
+                    self._display_pins[display[key]] = line
+        self.font_path = font_file()
         keys = parts.get("keys")
         self.keypad = None
         if keys is not None:
@@ -111,7 +146,16 @@ class SimEnv:
         return bus
 
     def spi(self, spec):
-        return object()
+        display = self.profile["parts"].get("display")
+        if self.display_chip is None or display is None:
+            return object()  # the W5500's: network.LAN drives it (simulator/parts/network.py)
+        if display["bus"] != self._bus_name(spec):
+            return object()
+        self.display_spi = SimSpi(self.display_chip, spec["baudrate"])
+        return self.display_spi
+
+    def font_flash(self, path):
+        return FileFlash(self.font_path)  # the device's path, the repository's built file
 
     def _bus_name(self, spec):
         for name, bus in self.profile["buses"].items():
@@ -120,6 +164,9 @@ class SimEnv:
         raise ValueError("not a bus of this profile")
 
     def pin(self, number, mode):
+        line = self._display_pins.get(number)
+        if line is not None:
+            return DisplayPin(self.display_chip, line)
         if self.keypad is not None:
             pin = self.keypad.pins().get(number)
             if pin is not None:
@@ -167,13 +214,13 @@ class SimEnv:
 
 
 def build(profile, service, epoch, **kw):
-    """(board, env): ``profile`` on simulated parts; display and finger stand-ins."""
+    """(board, env): ``profile`` on simulated parts; a finger stand-in. A board with a finger
+    module is provisioned to take a card or a finger (``identify_mode``: the terminal's default
+    is the card alone) unless ``config`` says otherwise."""
+    if "finger" in profile["parts"] and "config" not in kw:
+        kw["config"] = {"identify_mode": "card_or_finger"}
     env = SimEnv(profile, service, epoch, **kw)
     parts = {}  # type: dict[str, object]
-    p = profile["parts"]
-    if "display" in p:
-        spec = p["display"]
-        parts["display"] = TextDisplay(spec.get("width", 240), spec.get("height", 135))
-    if "finger" in p:
+    if "finger" in profile["parts"]:
         parts["finger"] = ScriptedFinger()
     return Board(profile, env, parts), env

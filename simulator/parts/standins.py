@@ -1,6 +1,10 @@
 """Stand-ins for the display and the finger module (MicroPython-compatible), honouring the
-interfaces hardware/board.py gives those slots, until the real drivers land (issue 19's
-display and finger items are built alongside; these are replaced by them at merge).
+interfaces hardware/board.py gives those slots.
+
+``ScriptedFinger`` takes the finger slot in simulator/parts/board.py until the finger module's
+driver lands. ``TextDisplay`` is no longer on the simulated boards (they have the ST7789 driver
+over a simulated chip): it stays for tests that need a board with no simulated display bus
+(hardware/device.py's env on stand-in modules, the board on CPython's real sockets).
 
 ``TextDisplay``: ``selftest()`` -> None or text (``present`` False: "display: no answer"),
 ``show(lines, style)`` keeps the last screen (and counts them); it draws no pixels.

@@ -208,10 +208,14 @@ test_debounce_machine = DebounceMachine.TestCase
 # ------------------------------------------------------------- the door day on each profile
 
 
-def test_the_door_day_on_each_profile_delivers_every_punch_once():
+def test_the_door_day_on_each_profile_delivers_every_punch_once(tmp_path):
+    from PIL import Image
+
     from firmware.punch import KIND_CLOCK_OUT, METHOD_FINGER
     from hardware.profiles import BT
+    from hardware.st7789 import COLOURS
     from simulator.boardday import BoardDay
+    from simulator.display import rgb888
 
     lines: list[str] = []
     for profile in (PIT, BT):
@@ -225,6 +229,15 @@ def test_the_door_day_on_each_profile_delivers_every_punch_once():
         if profile is BT:
             assert sum(p.method == METHOD_FINGER for p in punches) == 4  # 2 and 5, twice each
             assert sum(p.kind == KIND_CLOCK_OUT for p in punches) == 6  # the "out" key
+        # The last feedback screen, as the ST7789 driver drew it on the simulated panel.
+        assert day.feedback is not None
+        (lines_shown, style), _ram, _madctl = day.feedback
+        png = tmp_path / f"{profile['name']}.png"
+        day.write_feedback_png(str(png), scale=1)
+        with Image.open(png) as image:
+            assert image.size == (320, 240)
+            colours = {c for _n, c in image.getcolors(4096)}
+        assert rgb888(COLOURS[style]) in colours, (style, lines_shown)  # the style's text
     assert any("Wi-Fi: no access point found" in line for line in lines), lines
     assert any("LAN: cable unplugged" in line for line in lines), lines
 

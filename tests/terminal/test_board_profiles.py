@@ -42,6 +42,26 @@ def events(loop, code):
     return [e["text"] for e in loop.log.events(0, 200) if e["code"] == code]
 
 
+def first_band_shows(env, text, style):
+    """The board's simulated panel shows ``text`` in ``style`` in its first band, pixel for
+    pixel as the driver draws it on a display of its own."""
+    from hardware.font import FileFlash, Font
+    from hardware.st7789 import BANDS, ST7789
+    from simulator.display import SimPin, SimSpi, ST7789Chip
+    from simulator.parts.board import font_file
+
+    chip = ST7789Chip()
+    own = ST7789(SimSpi(chip), SimPin(chip, "dc"), SimPin(chip, "cs"), Font(FileFlash(font_file())))
+    assert own.selftest() is None
+    assert own.show((text,), style) is None
+    top, height, _big = BANDS[0]
+    panel = env.display_chip
+    assert panel.display_on and not panel.asleep and panel.errors == []
+    return all(
+        panel.pixel(x, y) == chip.pixel(x, y) for y in range(top, top + height) for x in range(320)
+    )
+
+
 def test_each_profile_boots_clean_taps_beeps_lights_and_uploads():
     for profile in (PIT, BT):
         store, board, env = rig(profile)
@@ -50,7 +70,10 @@ def test_each_profile_boots_clean_taps_beeps_lights_and_uploads():
         assert events(loop, eventlog.BOOT)[0].endswith(profile["name"])
         turns(loop, board, 100)
         tap(loop, board, env, 1)
-        assert board.display.style == "ok" and "社員1" in board.display.lines[0]
+        lines, style = board.shown
+        assert style == "ok" and "社員1" in lines[0], board.shown
+        assert first_band_shows(env, lines[0], "ok"), profile["name"]
+        assert board.display.last_draw_ms > 0  # the ST7789 driver's, on the simulated bus
         buzzer = env.pwms[profile["parts"]["buzzer"]["pin"]]
         assert [(hz, ms) for _t, hz, ms in buzzer.tones()] == [(2700, 80)]
         assert board.led_part.pattern == "green"
@@ -72,7 +95,8 @@ def test_bt_keys_choose_the_kind_and_a_finger_punches():
     turns(loop, board, 150)  # the feedback screen times out
     board.finger.put("match", 3)
     turns(loop, board, 3)
-    assert board.display.style == "ok" and "社員3" in board.display.lines[0]
+    lines, style = board.shown
+    assert style == "ok" and "社員3" in lines[0] and first_band_shows(env, lines[0], "ok")
     assert loop.journal.read(2).method == METHOD_FINGER
     turns(loop, board, 200)
     assert sorted(store.held(TENANT, TERMINAL)) == [1, 2]
@@ -98,10 +122,10 @@ def test_a_dead_rtc_battery_boots_clock_invalid_punches_and_ntp_sets_the_rtc():
 def test_an_rtc_and_a_display_that_do_not_answer_are_logged_and_the_door_still_punches():
     store, board, env = rig(BT)
     env.rtc_chip.present = False
-    board.display.present = False
+    env.display_chip.present = False  # the ST7789 on the SPI bus does not answer: MISO idles
     loop = Loop(board)
     assert events(loop, eventlog.SELF_TEST) == [
-        "display: no answer",
+        "display: ST7789: no answer (display ID ffffff)",
         "rtc: DS3231: no answer at 0x68 (19)",
     ]
     turns(loop, board, 100)  # online (NTP gave the time the RTC could not)
@@ -110,8 +134,13 @@ def test_an_rtc_and_a_display_that_do_not_answer_are_logged_and_the_door_still_p
     buzzer = env.pwms[BT["parts"]["buzzer"]["pin"]]
     assert buzzer.tones()[-1][1:] == (2700, 80)  # the OK beep tells what the screen cannot
     assert "rtc: not set: no answer at 0x68 (19)" in board.faults  # NTP's time, not kept
-    assert board.faults[-1].startswith("display: OSError(19")
-    assert sorted(store.held(TENANT, TERMINAL)) == [1]
+    turns(loop, board, 150)  # the feedback screen times out
+    env.display_spi.fail = OSError(5)  # now the SPI bus itself fails: a fault, said
+    tap(loop, board, env, 3)
+    assert loop.journal.next_seq == 3
+    assert board.faults[-1] == "display: ST7789: OSError: 5", board.faults
+    turns(loop, board, 300)
+    assert sorted(store.held(TENANT, TERMINAL)) == [1, 2]
 
 
 def test_a_wrong_wifi_password_is_no_link_with_its_reason_and_punches_wait():
@@ -121,7 +150,7 @@ def test_a_wrong_wifi_password_is_no_link_with_its_reason_and_punches_wait():
     assert events(loop, eventlog.SELF_TEST) == ["network: Wi-Fi: wrong password"]
     turns(loop, board, 50)
     tap(loop, board, env, 2)
-    assert board.display.style == "offline"
+    assert board.shown[1] == "offline"
     errors = events(loop, eventlog.NET_ERROR)
     assert errors and "Wi-Fi: wrong password" in errors[0], errors
     env.net.link = "up"
@@ -146,12 +175,25 @@ def test_wrong_profiles_are_refused_with_what_is_wrong():
         "slot 'toaster': not one of reader, finger, display, keys, buzzer, led, rtc, "
         "network, battery",
     ]
-    env = SimEnv(PIT, lambda data, now: b"", EPOCH)
+    oled = dict(BT)
+    oled["parts"] = dict(BT["parts"])
+    oled["parts"]["display"] = {"part": "ssd1306", "bus": "i2c0", "width": 128, "height": 64}
+    env = SimEnv(oled, lambda data, now: b"", EPOCH)
     try:
-        Board(PIT, env)  # no display driver here yet: said, not guessed
+        from simulator.parts.standins import ScriptedFinger
+
+        Board(oled, env, {"finger": ScriptedFinger()})  # no SSD1306 driver: said, not guessed
         raise AssertionError("a display with no maker was accepted")
     except ValueError as e:
-        assert str(e).startswith("profile 'pit-s3': no driver for the display part 'st7789'")
+        assert str(e).startswith("profile 'bt-eth': no driver for the display part 'ssd1306'")
+    small = dict(PIT)
+    small["parts"] = dict(PIT["parts"])
+    small["parts"]["display"] = dict(PIT["parts"]["display"], width=240, height=135)
+    try:
+        Board(small, SimEnv(small, lambda data, now: b"", EPOCH))
+        raise AssertionError("a panel size the driver does not draw was accepted")
+    except ValueError as e:
+        assert str(e) == "st7789: the driver draws 320 x 240, not 240 x 135"
 
 
 def test_ticks_are_widened_over_the_wrap_of_ticks_ms():
@@ -168,9 +210,7 @@ def test_a_bus_that_fails_at_boot_leaves_its_slot_empty_and_says_so():
             raise OSError(5)
 
     env = FailingI2C(PIT, lambda data, now: b"", EPOCH)
-    from simulator.parts.standins import TextDisplay
-
-    board = Board(PIT, env, {"display": TextDisplay()})
+    board = Board(PIT, env)
     assert board.rtc is None and board.rtc_epoch() is None
     assert board.parts_selftest() == ["rtc: pcf8563 did not start (5)"]
 

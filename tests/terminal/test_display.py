@@ -192,3 +192,28 @@ def test_a_status_bar_lost_to_a_bus_error_is_drawn_at_the_next_screen():
     rig.spi.fail = None
     assert rig.display.show(("リーダー異常",), "error") is None
     assert rig.chip.pixel(0, 216) == GREY and rig.chip.pixel(319, 239) == GREY
+
+
+def test_a_mono_blit_through_a_palette_clips_at_every_edge_and_honours_the_key():
+    # framebuf on MicroPython, hardware/fbcompat.py on CPython: the same pixels, checked one by
+    # one against the glyph's own bits (fbcompat draws a row at a time unless a key is given).
+    from hardware.st7789 import framebuf
+
+    glyph = bytearray(GLYPH_A[i // 2] if i % 2 == 0 else 0x81 for i in range(32))
+    src = framebuf.FrameBuffer(glyph, 16, 16, framebuf.MONO_HLSB)
+    palette = framebuf.FrameBuffer(bytearray(4), 2, 1, framebuf.RGB565)
+    palette.pixel(0, 0, 0x1234)
+    palette.pixel(1, 0, 0xABCD)
+    for x, y, key in ((-3, -2, -1), (26, 10, -1), (5, 3, 0x1234), (5, 3, 0xABCD)):
+        dst = framebuf.FrameBuffer(bytearray(32 * 24 * 2), 32, 24, framebuf.RGB565)
+        dst.fill(0x5555)
+        dst.blit(src, x, y, key, palette)
+        for ty in range(24):
+            for tx in range(32):
+                sx, sy = tx - x, ty - y
+                want = 0x5555
+                if 0 <= sx < 16 and 0 <= sy < 16:
+                    bit = glyph[sy * 2 + (sx >> 3)] & (0x80 >> (sx & 7))
+                    c = 0xABCD if bit else 0x1234
+                    want = want if c == key else c
+                assert dst.pixel(tx, ty) == want, (x, y, key, tx, ty)

@@ -286,12 +286,14 @@ def run_demonstrations() -> int:
     print("part simulated (reader chip, finger module, keys, buzzer, LED, RTC, network, battery;")
     print("simulator/boardday.py, hardware/profiles.py):")
     from hardware.profiles import BT, PIT
-    from simulator.boardday import board_days
+    from simulator.boardday import board_days, feedback_png
 
-    boards_ok = board_days((PIT, BT), printer=lambda line: print("  " + line))
-    print(f"  every punch answered OK is held by the server exactly once, on each: {boards_ok}")
-    status = status or (0 if boards_ok else 1)
     os.makedirs(SIM_OUTPUT, exist_ok=True)
+    boards_ok = board_days((PIT, BT), printer=lambda line: print("  " + line), png_dir=SIM_OUTPUT)
+    print(f"  every punch answered OK is held by the server exactly once, on each: {boards_ok}")
+    pngs = [feedback_png(SIM_OUTPUT, p) for p in (PIT, BT)]
+    print("  each board's last feedback screen, as its ST7789 showed it: " + ", ".join(pngs))
+    status = status or (0 if boards_ok else 1)
     csv_path = os.path.join(SIM_OUTPUT, "punches.csv")
     with open(csv_path, "w", encoding="utf-8", newline="") as fh:
         fh.write(result.csv)
