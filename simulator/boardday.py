@@ -2,11 +2,13 @@
 profile (hardware/profiles.py) with every part simulated (simulator/parts/), against the
 protocol's server in memory, under virtual time. ``make sim`` prints it for both profiles.
 
-Each person taps a card at arrival and departure (on the BT profile, every third one uses the
-finger module instead, and departures are chosen with the "out" key on the key matrix); the
-network goes away for 20 minutes in the afternoon (the PiT's Wi-Fi access point, the BT's
-cable) and the punches taken meanwhile are delivered afterwards. Between events the loop idles
-in longer steps (a light sleep), during events at firmware/main.py's 20 ms turns.
+Each person taps a card at arrival and departure (on the BT profile, every third one places a
+finger instead: the real R503 driver over the simulated R503, which holds each employee's finger
+on the library page the roster gives as their finger ID; departures are chosen with the "out"
+key on the key matrix); the network goes away for 20 minutes in the afternoon (the PiT's Wi-Fi
+access point, the BT's cable) and the punches taken meanwhile are delivered afterwards. Between
+events the loop idles in longer steps (a light sleep), during events at firmware/main.py's 20 ms
+turns.
 
 The display is the ST7789 driver on the simulated chip: after each tap the panel's frame
 memory is kept (``feedback``: the screen asked and the picture), and ``write_feedback_png``
@@ -15,6 +17,7 @@ writes the day's last feedback screen as a PNG (CPython, Pillow; ``board_days(pn
 
 from firmware import eventlog
 from firmware.main import TURN_MS, Loop
+from firmware.punch import METHOD_FINGER
 from protocol.memstore import MemoryStore
 from protocol.server import Server
 from simulator.door import EPOCH, SECRET, TENANT, TERMINAL, _hhmm, add_employees, card_of
@@ -22,6 +25,12 @@ from simulator.parts.board import build
 from simulator.readers.field import FelicaCard
 
 IDLE_MS = 2000  # a turn's wait when nothing is going on
+FINGER_MS = 1200  # a finger held on the R503: poll, image 200 ms, features 500 ms, search
+
+
+def finger_of(who):
+    """The finger employee ``who`` enrolled (add_employees gives them finger ID ``who``)."""
+    return "E%04d-right-index" % who
 
 
 def _at(hour, minute):
@@ -48,6 +57,10 @@ class BoardDay:
         self.taps = 0
         self.fingers = 0
         self.feedback = None  # (screen asked, panel frame memory, MADCTL) after the last tap
+        sensor = self.env.finger_sensor
+        if sensor is not None:  # enrolled at the office: employee i's finger on page i
+            for i in range(people):
+                sensor.enrol(i, finger_of(i))
 
     def turns(self, ms, step=TURN_MS):
         end = self.env.now + ms
@@ -72,10 +85,11 @@ class BoardDay:
             self.turns(60)
             env.keypad.release("out")
             self.turns(40)
-        if self.board.finger is not None and who % 3 == 2:
-            self.board.finger.put("match", who)
+        if env.finger_sensor is not None and who % 3 == 2:
+            env.finger_sensor.place(finger_of(who))
+            self.turns(FINGER_MS)
+            env.finger_sensor.lift()
             self.fingers += 1
-            self.turns(100)
         else:
             card = env.field.place(FelicaCard(card_of(who)))
             self.turns(200)
@@ -132,12 +146,17 @@ class BoardDay:
             heard[key] = heard.get(key, 0) + 1
         held = sorted(self.store.held(TENANT, TERMINAL))
         recorded = loop.journal.next_seq - 1
+        by_finger = sum(
+            1 for seq in range(1, recorded + 1) if loop.journal.read(seq).method == METHOD_FINGER
+        )
         printer(
-            "  taps %d (%d by finger), recorded %d, server holds %d, unsent %d; LED %s; tones: %s"
+            "  taps %d (%d by finger), recorded %d (%d by finger), server holds %d, unsent %d;"
+            " LED %s; tones: %s"
             % (
                 self.taps,
                 self.fingers,
                 recorded,
+                by_finger,
                 len(held),
                 loop.journal.unsent_count,
                 board.led_part.pattern,
@@ -153,7 +172,8 @@ class BoardDay:
             mv, percent, state = board.battery_level()
             line += ", battery %d.%02d V %d %% (%s)" % (mv // 1000, mv % 1000 // 10, percent, state)
         printer(line + ("; faults: %s" % "; ".join(board.faults) if board.faults else ""))
-        return held == list(range(1, recorded + 1)) and loop.journal.unsent_count == 0
+        every = held == list(range(1, recorded + 1)) and loop.journal.unsent_count == 0
+        return every and by_finger == self.fingers
 
     def write_feedback_png(self, path, scale=2):
         """The day's last feedback screen as the panel showed it (CPython: Pillow)."""

@@ -2,15 +2,22 @@
 hardware/board.py builds a ``Board`` from, under virtual time.
 
 ``SimEnv(profile, service, epoch)`` holds the world the profile's parts are wired to: a field of
-cards before the reader's chip on its serial line (``field``), the I2C bus with the profile's
+cards before the reader's chip on its serial line (``field``), the simulated R503 on the finger
+slot's serial line (``finger_sensor``: ``enrol(page, finger)``, ``place(finger)``, ``lift()``;
+simulator/fingers/r503.py), the I2C bus with the profile's
 RTC chip (``rtc_chip``), the key matrix (``keypad``), PWM channels and ADCs by pin (``pwms``,
 ``adcs``), the network (``net``, answering with ``service``: request bytes and service time ->
 answer bytes), the display's ST7789 chip on the profile's SPI bus (``display_chip``, its bus
 ``display_spi``; simulator/display.py) with the font built by ``make setup`` (``FONT_FILE``),
 five flash partitions (journal, roster, config, log, boot counter: firmware/main.py), and the
 clock (``now``, virtual milliseconds; ``sleep_ms`` moves it). ``build(profile, service, epoch)``
-gives ``(board, env)``: the real drivers of hardware/ on those simulated parts; only the finger
-slot is a stand-in (``simulator.parts.standins.ScriptedFinger``: its driver lands separately).
+gives ``(board, env)``: the real drivers of hardware/ on those simulated parts. An R503 finger
+slot gets the real driver (``hardware.btreader.finger_module``) over the simulated module at
+57600 baud, composed with the card reader as docs/HARDWARE.md says:
+``hardware.btreader.CardAndFinger(cards, finger, identify_mode)`` answers the board's
+``reader_selftest`` and ``reader_poll`` (``board.bt``; the finger's self-test is then the
+reader's, not a part's). ``identify_mode`` (``build``'s keyword, "card_or_finger" by default) is
+the method of the part composition; the terminal still applies the configured one.
 """
 
 import sys
@@ -19,11 +26,11 @@ from hardware.board import Board
 from hardware.font import FileFlash
 from simulator.display import SimPin as DisplayPin
 from simulator.display import SimSpi, ST7789Chip
+from simulator.fingers.r503 import R503
 from simulator.norflash import SimulatedNorFlash
 from simulator.parts.i2c import DS3231Chip, PCF8563Chip, SimI2CBus
 from simulator.parts.network import NetworkModule, SimNetwork, SocketModule, SslModule
 from simulator.parts.pins import SimADC, SimKeyMatrix, SimPin, SimPWM
-from simulator.parts.standins import ScriptedFinger
 from simulator.readers.field import Field
 from simulator.readers.line import SerialLine
 from simulator.readers.pn532 import PN532Chip
@@ -64,6 +71,7 @@ class SimEnv:
         self.lines = {}  # bus name -> SerialLine
         self.i2c_buses = {}
         self.rtc_chip = None
+        self.finger_sensor = None  # the simulated R503, once its line is made
         self.pwms = {}
         self.adcs = {}
         self.resets = 0
@@ -130,6 +138,12 @@ class SimEnv:
     def uart(self, spec):
         name = self._bus_name(spec)
         slot, part = self._slot_on(name)
+        if slot == "finger" and part is not None and part["part"] == "r503":
+            self.finger_sensor = R503()
+            line = SerialLine(self.finger_sensor, R503.baud)
+            line.now = self.now
+            self.lines[name] = line
+            return line
         if slot != "reader" or part is None or part["part"] not in _READER_CHIPS:
             raise OSError(19)  # nothing simulated on that line
         line = SerialLine(_READER_CHIPS[part["part"]](self.field))
@@ -213,14 +227,28 @@ class SimEnv:
         return self.lines.get(slot_bus)
 
 
-def build(profile, service, epoch, **kw):
-    """(board, env): ``profile`` on simulated parts; a finger stand-in. A board with a finger
-    module is provisioned to take a card or a finger (``identify_mode``: the terminal's default
-    is the card alone) unless ``config`` says otherwise."""
+def build(profile, service, epoch, identify_mode="card_or_finger", **kw):
+    """(board, env): ``profile`` on simulated parts; an R503 finger module composed with the
+    card reader (``board.bt``). A board with a finger module is provisioned to take a card or a
+    finger (``identify_mode``: the terminal's default is the card alone) unless ``config`` says
+    otherwise."""
+    from hardware.btreader import CardAndFinger, finger_module
+
     if "finger" in profile["parts"] and "config" not in kw:
         kw["config"] = {"identify_mode": "card_or_finger"}
     env = SimEnv(profile, service, epoch, **kw)
     parts = {}  # type: dict[str, object]
-    if "finger" in profile["parts"]:
-        parts["finger"] = ScriptedFinger()
-    return Board(profile, env, parts), env
+    p = profile["parts"]
+    finger = None
+    if "finger" in p and p["finger"]["part"] == "r503":
+        line = env.uart(profile["buses"][p["finger"]["bus"]])
+        finger = finger_module(line, ticks_ms=env.ticks, wait_ms=env.sleep_ms)
+        parts["finger"] = finger
+    board = Board(profile, env, parts)
+    if finger is not None and board.reader is not None:
+        bt = CardAndFinger(board.reader, finger, identify_mode)
+        board.parts.pop("finger")  # its self-test is the composed reader's (no second report)
+        board.reader_selftest = lambda: bt.selftest(board.ticks_ms, board.idle)  # type: ignore[method-assign]
+        board.reader_poll = bt.poll  # type: ignore[method-assign]
+        board.bt = bt  # type: ignore[attr-defined]
+    return board, env

@@ -11,6 +11,9 @@ over a simulated chip): it stays for tests that need a board with no simulated d
 ``ScriptedFinger``: ``selftest()``; ``poll(now_ms)`` returns the results queued with
 ``put(result, template)`` (a ``firmware.terminal.Finger``), or ``("fault", text)`` queued with
 ``fail(text)``.
+The simulated boards' finger slot no longer uses it (simulator/parts/board.py puts the real R503
+driver over the simulated R503 there); it stays for tests/terminal/test_board_device.py, a
+``Board`` on stand-ins of a device's modules with no simulated part behind them.
 """
 
 

@@ -16,11 +16,13 @@ from simulator.readers.field import FelicaCard
 MICROPYTHON_HEAPSIZE = "8M"  # the whole terminal, the reader and every part (see test_main)
 
 
-def rig(profile, **kw):
+def rig(profile, values=None, **kw):
     store = MemoryStore()
     store.add_tenant(TENANT)
     store.add_terminal(TENANT, TERMINAL, SECRET)
     add_employees(store, 5)
+    if values is not None:  # the terminal's configuration, as its service gives it
+        store.config[(TENANT, TERMINAL)] = {"version": 1, "values": values}
     board, env = build(profile, Server(store).handle, EPOCH, **kw)
     return store, board, env
 
@@ -84,7 +86,8 @@ def test_each_profile_boots_clean_taps_beeps_lights_and_uploads():
 
 
 def test_bt_keys_choose_the_kind_and_a_finger_punches():
-    store, board, env = rig(BT)
+    # a BT terminal takes a card or a finger once its service says so (the default is "card")
+    store, board, env = rig(BT, {"identify_mode": "card_or_finger"})
     loop = Loop(board)
     turns(loop, board, 100)
     env.keypad.press("out")
@@ -93,11 +96,16 @@ def test_bt_keys_choose_the_kind_and_a_finger_punches():
     tap(loop, board, env, 2)
     assert loop.journal.read(1).kind == 2  # clock out, chosen with the key
     turns(loop, board, 150)  # the feedback screen times out
-    board.finger.put("match", 3)
-    turns(loop, board, 3)
+    # the real R503 driver over the simulated R503: employee 3's finger ID is 3, the page
+    # their finger is enrolled on
+    env.finger_sensor.enrol(3, "E0003-right-index")
+    env.finger_sensor.place("E0003-right-index")
+    turns(loop, board, 60)  # image 200 ms, features 500 ms, a 1:N search
+    env.finger_sensor.lift()
     lines, style = board.shown
     assert style == "ok" and "社員3" in lines[0] and first_band_shows(env, lines[0], "ok")
     assert loop.journal.read(2).method == METHOD_FINGER
+    assert loop.journal.next_seq == 3  # one punch for one finger held a second
     turns(loop, board, 200)
     assert sorted(store.held(TENANT, TERMINAL)) == [1, 2]
 
@@ -227,3 +235,22 @@ def test_a_late_answer_to_a_timed_out_request_is_not_read_as_the_next_ones():
     turns(loop, board, 4000)
     assert events(loop, eventlog.NET_ERROR) == ["punches failed: no complete reply in 15 s"]
     assert sorted(store.held(TENANT, TERMINAL)) == [1] and loop.journal.unsent_count == 0
+
+
+def test_a_bt_finger_module_that_does_not_answer_is_logged_and_cards_still_punch():
+    _store, board, env = rig(BT, {"identify_mode": "card_or_finger"})
+    env.finger_sensor.silent = True  # the R503 on uart2 answers nothing from power-on
+    loop = Loop(board)
+    turns(loop, board, 100)
+    faults = events(loop, eventlog.READER_FAULT)
+    assert len(faults) == 1 and "R503" in faults[0], faults
+    assert loop.terminal.state != "reader_fault"
+    tap(loop, board, env, 1)
+    assert loop.journal.next_seq == 2 and loop.journal.read(1).method != METHOD_FINGER
+    env.finger_sensor.silent = False  # it answers again: said once, fingers punch again
+    turns(loop, board, 150)
+    env.finger_sensor.enrol(2, "E0002-right-index")
+    env.finger_sensor.place("E0002-right-index")
+    turns(loop, board, 60)
+    env.finger_sensor.lift()
+    assert loop.journal.next_seq == 3 and loop.journal.read(2).method == METHOD_FINGER
