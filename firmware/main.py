@@ -21,6 +21,8 @@ network, feeds the terminal core and the uplink, and performs their actions. The
                                 ("notice", text), None (hardware.reader.Reader for a PN532,
                                 RC-S620S or RC-S380; hardware.btreader.CardAndFinger for a
                                 BT-style card + finger reader: docs/HARDWARE.md)
+    reader_follow(state)        (optional) the terminal's state, every turn: a BT reader starts a
+                                finger enrolment in service mode (hardware.btreader)
     key_poll(now_ms)            a key name or None
     show(lines, style); beep(pattern); led(pattern); reboot()
     net_send(data) -> None, or an error class of protocol.client (NO_LINK, NO_ROUTE, TIMEOUT)
@@ -79,6 +81,7 @@ class Loop:
         self.perform(self.terminal.boot(now, board.rtc_epoch(), reader_fault, parts))
         self.uplink.start(now)
         self.reboot_asked = None  # ticks_ms when a Reboot came, until it is done
+        self._follow = getattr(board, "reader_follow", None)  # optional: BT enrolment
 
     def perform(self, actions):
         board = self.board
@@ -120,6 +123,8 @@ class Loop:
         if key is not None:
             self.perform(t.key(now, key))
         self.perform(t.tick(now))
+        if self._follow is not None:
+            self._follow(t.machine.state)  # a BT reader enrols a finger in service mode
         self.uplink.background(now)  # roster pages, a few records per turn
         self._network(now)
         if self.reboot_asked is not None and t.machine.state in _REBOOT_STATES:

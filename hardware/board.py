@@ -83,6 +83,16 @@ def make_rcs620s(board, spec):
     return Reader(RCS620S(spec.get("system_code", 0xFFFF)), Link(UartTransport(_uart(board, spec))))
 
 
+def make_r503(board, spec):
+    """An R30x/R503 fingerprint module (and, with ``vein_bus``, an XG vein module fused with
+    it by ``rule``/``min_score``: hardware/hybrid.py) on the profile's UARTs."""
+    from hardware.btreader import finger_module
+
+    vein = board.bus(spec["vein_bus"]) if "vein_bus" in spec else None
+    return finger_module(_uart(board, spec), vein, spec.get("rule", "both"),
+                         spec.get("min_score", 100), board.ticks_ms, board.idle)  # fmt: skip
+
+
 def make_ds3231(board, spec):
     from hardware.rtc import DS3231
 
@@ -171,6 +181,7 @@ MAKERS = {
     "rgb-led": make_led,
     "battery": make_battery,
     "st7789": make_st7789,
+    "r503": make_r503,
     "wlan": make_network,
     "lan": make_network,
 }
@@ -214,6 +225,18 @@ class Board:
         p = self.parts
         self.reader = p.get("reader")
         self.finger = p.get("finger")
+        self.bt = None
+        if self.reader is not None and hasattr(self.finger, "start_enrol"):
+            # A BT-style card + finger reader (hardware/btreader.py): one reader for the board,
+            # whose self-test covers both parts and which enrols a finger in service mode.
+            from hardware.btreader import CardAndFinger
+
+            spec = profile["parts"]["finger"]
+            method = spec.get("identify_mode", "card_or_finger")
+            self.bt = CardAndFinger(self.reader, self.finger, method)
+            self.reader = self.bt
+            self.finger = None
+            p.pop("finger")
         self.display = p.get("display")
         self.keys = p.get("keys")
         self.buzzer = p.get("buzzer")
@@ -269,6 +292,13 @@ class Board:
             return self.reader.selftest(self.ticks_ms, self.idle)
         finger = self.finger  # a finger-only board: the finger module identifies
         return finger.selftest() if finger is not None else "no reader and no finger module"
+
+    def reader_follow(self, state):
+        """Tell the reader the terminal's state (every turn): a BT reader starts a finger
+        enrolment when service mode begins and cancels it when service mode ends."""
+        follow = getattr(self.reader, "follow", None)
+        if follow is not None:
+            follow(state)
 
     def parts_selftest(self):
         """What the boot self-test found on every part but the reader, as texts "slot: …"

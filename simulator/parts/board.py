@@ -227,28 +227,12 @@ class SimEnv:
         return self.lines.get(slot_bus)
 
 
-def build(profile, service, epoch, identify_mode="card_or_finger", **kw):
-    """(board, env): ``profile`` on simulated parts; an R503 finger module composed with the
-    card reader (``board.bt``). A board with a finger module is provisioned to take a card or a
-    finger (``identify_mode``: the terminal's default is the card alone) unless ``config`` says
-    otherwise."""
-    from hardware.btreader import CardAndFinger, finger_module
-
+def build(profile, service, epoch, **kw):
+    """(board, env): ``profile`` on simulated parts, every part the real driver of hardware/
+    (an R503 finger slot composed with the card reader by hardware/board.py: ``board.bt``). A
+    board with a finger module is provisioned to take a card or a finger (``identify_mode``:
+    the terminal's default is the card alone) unless ``config`` says otherwise."""
     if "finger" in profile["parts"] and "config" not in kw:
         kw["config"] = {"identify_mode": "card_or_finger"}
     env = SimEnv(profile, service, epoch, **kw)
-    parts = {}  # type: dict[str, object]
-    p = profile["parts"]
-    finger = None
-    if "finger" in p and p["finger"]["part"] == "r503":
-        line = env.uart(profile["buses"][p["finger"]["bus"]])
-        finger = finger_module(line, ticks_ms=env.ticks, wait_ms=env.sleep_ms)
-        parts["finger"] = finger
-    board = Board(profile, env, parts)
-    if finger is not None and board.reader is not None:
-        bt = CardAndFinger(board.reader, finger, identify_mode)
-        board.parts.pop("finger")  # its self-test is the composed reader's (no second report)
-        board.reader_selftest = lambda: bt.selftest(board.ticks_ms, board.idle)  # type: ignore[method-assign]
-        board.reader_poll = bt.poll  # type: ignore[method-assign]
-        board.bt = bt  # type: ignore[attr-defined]
-    return board, env
+    return Board(profile, env), env

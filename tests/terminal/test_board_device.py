@@ -230,10 +230,11 @@ def test_the_pit_board_makes_its_st7789_from_the_profile_and_the_font_file():
     profile["parts"]["display"] = dict(PIT["parts"]["display"], font=font_file())
     env = DeviceEnv(profile, SETTINGS, modules(), Storage())
     board = Board(profile, env)  # the display's maker, no stand-in
-    assert board.problems == [] and board.display.font.count > 7000
+    display = board.display
+    assert board.problems == [] and display is not None and display.font.count > 7000
     spi = made("SPI")[0]
     assert spi[1] == (2,) and spi[2]["baudrate"] == 40_000_000 and spi[2]["miso"].n == 16
-    assert board.display.spi_hz == 40_000_000
+    assert display.spi_hz == 40_000_000
     outs = {c[1] for c in made("Pin") if c[2] == Pin.OUT}
     assert {10, 13, 14, 15} <= outs  # cs, dc, reset, backlight
     # The stand-in SPI reads zeros: the display's ID is not an ST7789's, said at boot.

@@ -254,3 +254,23 @@ def test_a_bt_finger_module_that_does_not_answer_is_logged_and_cards_still_punch
     turns(loop, board, 60)
     env.finger_sensor.lift()
     assert loop.journal.next_seq == 3 and loop.journal.read(2).method == METHOD_FINGER
+
+
+def test_bt_service_mode_starts_a_finger_enrolment_on_the_real_module():
+    """firmware/main.py tells the board the terminal's state every turn (reader_follow): the BT
+    reader made from the profile (hardware/board.py composes the R503 with the card reader)
+    enrols a finger in service mode. Before, the loop never told it, so it never enrolled."""
+    admin = card_of(99)
+    values = {"identify_mode": "card_or_finger", "admin_cards": [admin.hex()]}
+    _store, board, env = rig(BT, values)
+    loop = Loop(board)
+    turns(loop, board, 300)  # boot, hello, the configuration and the roster
+    assert board.bt is not None and board.finger is None  # one reader for both parts
+    finger = board.bt.finger
+    assert not finger.enrolling()
+    card = env.field.place(FelicaCard(admin))
+    turns(loop, board, 15)
+    env.field.remove(card)
+    turns(loop, board, 5)
+    assert loop.terminal.state == "service", loop.terminal.state
+    assert finger.enrolling()  # (leaving service cancels it: tests/terminal/test_finger_hybrid.py)
