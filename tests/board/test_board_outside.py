@@ -6,12 +6,10 @@ a hypothesis state machine over the key matrix's debounce with chattering contac
 from __future__ import annotations
 
 import datetime
-import shutil
 import ssl
-import subprocess
 import time
+from pathlib import Path
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
@@ -81,23 +79,12 @@ class DesktopEnv(SimEnv):
         return self.address
 
 
-def _self_signed(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is needed to make a test certificate")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return key, cert
-
-
-def test_the_pit_board_uploads_through_cpythons_socket_and_ssl_to_the_receiver(tmp_path):
+def test_the_pit_board_uploads_through_cpythons_socket_and_ssl_to_the_receiver(
+    tmp_path, certificate
+):
     from hardware.board import Board
 
-    key, cert = _self_signed(tmp_path)
+    key, cert = certificate()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(str(cert), str(key))
     store = SqlStore.open(str(tmp_path / "r.db"), clock=lambda: EPOCH)
@@ -111,7 +98,7 @@ def test_the_pit_board_uploads_through_cpythons_socket_and_ssl_to_the_receiver(t
             return env.service_time() if env is not None else EPOCH
 
         with RunningReceiver(store, clock=clock, ssl_context=server_ctx) as running:
-            env = DesktopEnv(running.receiver.address, cert.read_text())
+            env = DesktopEnv(running.receiver.address, Path(cert).read_text())
             board = Board(PIT, env, {"display": TextDisplay()})
             env.ntp_epoch = None
             loop = Loop(board)

@@ -10,7 +10,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import socket
 import ssl
 import stat
@@ -22,7 +21,6 @@ import pytest
 from cloud_support import EPOCH, SECRET, TENANT, TERMINAL, punch, request, send
 from dakoku import cloud
 from dakoku.cli import main
-from test_service import _self_signed
 
 from protocol.server import Server
 from simulator.cloud.service import RunningReceiver, configure_logging, log
@@ -95,19 +93,9 @@ def test_the_database_password_is_masked_in_log_lines(json_log):
 # ---------------------------------------------------------------- 12: TLS misuse
 
 
-def _openssl(tmp_path, name):
-    """A self-signed certificate for 127.0.0.1 and its key, in their own folder ``name``."""
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is needed to make test certificates")
-    folder = tmp_path / name
-    folder.mkdir()
-    key, cert = _self_signed(folder)
-    return str(key), str(cert)
-
-
-def test_tls_key_without_a_certificate_is_refused_not_served_in_clear(tmp_path):
+def test_tls_key_without_a_certificate_is_refused_not_served_in_clear(tmp_path, certificate):
     """It served plain HTTP before (the admin token in clear): a process that must exit."""
-    key, _cert = _openssl(tmp_path, "a")
+    key, _cert = certificate("a")
     db = str(tmp_path / "r.db")
     done = subprocess.run(
         [sys.executable, "-m", "dakoku.cli", "cloud", "--db", db, "--create", "serve",
@@ -120,9 +108,9 @@ def test_tls_key_without_a_certificate_is_refused_not_served_in_clear(tmp_path):
     )
 
 
-def test_a_missing_or_bad_certificate_is_one_line(tmp_path, capsys):
-    key_a, cert_a = _openssl(tmp_path, "a")
-    key_b, _cert_b = _openssl(tmp_path, "b")
+def test_a_missing_or_bad_certificate_is_one_line(tmp_path, capsys, certificate):
+    key_a, cert_a = certificate("a")
+    key_b, _cert_b = certificate("b")
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
     db = str(tmp_path / "r.db")
@@ -139,8 +127,8 @@ def test_a_missing_or_bad_certificate_is_one_line(tmp_path, capsys):
     assert not os.path.exists(db)  # refused before anything was opened
 
 
-def test_serve_over_tls_with_the_admin_token_from_a_file(tmp_path, capsys):
-    key, cert = _openssl(tmp_path, "a")
+def test_serve_over_tls_with_the_admin_token_from_a_file(tmp_path, capsys, certificate):
+    key, cert = certificate("a")
     db = str(tmp_path / "r.db")
     assert run(db, capsys, "tenant", "add", TENANT)[0] == 0
     token_file = tmp_path / "token"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
@@ -287,19 +286,8 @@ def test_pacing_answers_429_with_spread_retry_after(sqlite_store, clock):
         assert all(1 <= w <= 5 for w in waits)
 
 
-def _self_signed(tmp_path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return key, cert
-
-
-def test_tls(sqlite_store, clock, tmp_path):
-    key, cert = _self_signed(tmp_path)
+def test_tls(sqlite_store, clock, certificate):
+    key, cert = certificate()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(str(cert), str(key))
     with RunningReceiver(sqlite_store, clock=clock, ssl_context=server_ctx) as running:

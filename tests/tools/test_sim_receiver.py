@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 import ssl
-import subprocess
 import time
 
 import pytest
@@ -163,15 +162,9 @@ def test_a_run_stopped_with_punches_unsent_hands_them_to_the_next_run(receiver, 
 
 
 @pytest.fixture
-def tls_receiver(tmp_path):
+def tls_receiver(tmp_path, certificate):
     """The receiver over HTTPS with a self-signed certificate for 127.0.0.1."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    key, cert = certificate()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))
     store = SqlStore.open(str(tmp_path / "tls.db"))
