@@ -8,6 +8,7 @@ import re
 import pytest
 from dakoku import (
     bench,
+    boardcli,
     clihelp,
     cloud,
     displaycli,
@@ -28,6 +29,7 @@ PARSERS = {
     "reader": readercli._parser,
     "font": fontbuild._parser,
     "display": displaycli._parser,
+    "board": boardcli._parser,
 }
 MARKUP = re.compile(r"``|:(class|func|meth|mod|attr):`|\.\. \w+::")
 

@@ -139,6 +139,12 @@ def _reader(argv: list[str]) -> int:
     return reader_main(argv)
 
 
+def _board(argv: list[str]) -> int:
+    from dakoku.boardcli import main as board_main
+
+    return board_main(argv)
+
+
 def _firmware(argv: list[str]) -> int:
     from dakoku.statediagram import main as firmware_main
 
@@ -163,6 +169,7 @@ COMMANDS = {
     "firmware": (_firmware, "firmware tools: 'diagram' writes the state diagram (Mermaid)"),
     "cloud": (_cloud, "run and administer the reference receiver (SQLite or PostgreSQL)"),
     "bench": (_bench, "run benchmarks and print their figures"),
+    "board": (_board, "'board run': the real firmware as a board on the desk, console on a pty"),
     "reader": (_reader, "card readers: a real RC-S380, or a simulated chip on a pty"),
     "font": (_font, "'font build': the display's Japanese bitmap font, from Debian's unifont"),
     "display": (_display, "'display png': a terminal screen drawn by the display driver, as PNG"),
