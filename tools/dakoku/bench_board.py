@@ -25,6 +25,8 @@
   every 100 ms: on average 50 ms more from card to first poll) are not in the figure.
   ``tap_to_ok_budget_ms`` is the issue's 100 ms.
 - ``selftest_events``: SELF_TEST events at a clean boot of each profile (0 expected).
+- the virtual board: tools/dakoku/bench_vboard.py (``virtual_board_boot_s_*``,
+  ``virtual_board_tap_ms_*``; each figure is described there).
 """
 
 from __future__ import annotations
@@ -158,4 +160,7 @@ def bench_board() -> dict:
     out.update(bench_finger())
     out.update(tap_to_ok())
     out.update(selftest_events())
+    from dakoku.bench_vboard import bench_vboard
+
+    out.update(bench_vboard())
     return out

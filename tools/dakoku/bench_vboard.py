@@ -1,0 +1,118 @@
+"""The virtual board's figures, part of ``dakoku bench board`` (simulator/vboard/).
+
+- ``virtual_board_boot_s_{micropython,cpython}``: wall time from starting ``dakoku board run``
+  (a new process, as a user does) to its "ready" line, printed when the firmware's boot
+  is done and the ready screen drawn; the median of ``BOOTS`` starts of the same board (the
+  flash files kept, so boot 2 onwards, as on a desk).
+- ``virtual_board_tap_ms_{micropython,cpython}``: wall time from writing ``card IDM`` on the
+  console's pty to the console's ``screen`` showing ``style: ok``; the median and the worst of
+  ``TAPS`` taps of different cards (each after the screen is back to ready). It includes the
+  console's own round trips (``screen`` is asked every 5 ms), so it is an upper bound of the
+  firmware's part.
+- ``virtual_board_host_calls_per_s_{…}``: guest-to-host calls per second while idle (the
+  board's bus traffic across the boundary).
+
+A receiver runs in this process on 127.0.0.1 (SQLite in a temporary directory).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BOOTS = 3
+TAPS = 8
+_SECRET = "00112233445566778899aabbccddeeff"
+_TERMINALS = {"micropython": "T0001", "cpython": "T0002"}  # one identity per board
+
+
+def _start(board_dir: Path, url: str, runtime: str) -> tuple[subprocess.Popen, str, float]:
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dakoku.cli", "board", "run", "--profile", "pit", "--receiver",
+         url, "--tenant", "ACME01", "--terminal", _TERMINALS[runtime], "--secret", _SECRET,
+         "--runtime", runtime, "--dir", str(board_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    console = ""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        m = re.search(r"console (/dev/\S+),", line)
+        if m:
+            console = m.group(1)
+        if "ready (boot" in line:
+            return proc, console, time.monotonic() - t0
+    raise RuntimeError(f"the board stopped before it was ready (status {proc.wait()})")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _one_runtime(runtime: str, url: str, base: Path) -> dict:
+    from simulator.vboard.client import Console
+
+    boots = []
+    proc = None
+    for _ in range(BOOTS):
+        if proc is not None:
+            _stop(proc)
+        proc, console, took = _start(base / runtime, url, runtime)
+        boots.append(took)
+    assert proc is not None
+    taps = []
+    try:
+        with Console(console) as con:
+            con.drain(0.1)
+            deadline = time.monotonic() + 60
+            while "roster: version=0" in " ".join(con.ok("status")):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the board never got its roster")
+                time.sleep(0.2)
+            for i in range(TAPS):
+                con.wait_screen(lambda s: s[0] == "style: ready", 30)
+                t0 = time.monotonic()
+                con.ok(f"card 012e4cd2a3b4{i + 1:04x}")
+                shown = con.wait_screen(lambda s: s[0] != "style: ready", 30, every_s=0.005)
+                if shown[0] != "style: ok":
+                    raise RuntimeError(f"tap {i + 1} was answered {shown!r}")
+                taps.append((time.monotonic() - t0) * 1000)
+    finally:
+        _stop(proc)
+    return {
+        f"virtual_board_boot_s_{runtime}": round(statistics.median(boots), 2),
+        f"virtual_board_tap_ms_{runtime}": round(statistics.median(taps), 1),
+        f"virtual_board_tap_ms_max_{runtime}": round(max(taps), 1),
+    }
+
+
+def bench_vboard() -> dict:
+    from simulator.cloud.service import RunningReceiver
+    from simulator.cloud.store import SqlStore
+
+    out: dict = {"virtual_board_boots": BOOTS, "virtual_board_taps": TAPS}
+    with tempfile.TemporaryDirectory(prefix="dakoku-vboard-") as tmp:
+        base = Path(tmp)
+        store = SqlStore.open(str(base / "r.db"))
+        store.add_tenant("ACME01")
+        for terminal in _TERMINALS.values():
+            store.add_terminal("ACME01", terminal, bytes.fromhex(_SECRET))
+        for i in range(1, 2 * TAPS + 1):
+            store.add_employee("ACME01", f"E{i}", f"社員 {i}", cards=[f"012e4cd2a3b4{i:04x}"])
+        try:
+            with RunningReceiver(store) as rx:
+                for runtime in ("micropython", "cpython"):
+                    out.update(_one_runtime(runtime, rx.url, base))
+        finally:
+            store.close()
+    return out
