@@ -247,7 +247,7 @@ class Terminal:
                 break
             if age < 0:
                 continue
-            who = self._who_of_punch(punch)
+            who = self.who_of_punch(punch)
             if who not in self._recent:
                 self._recent[who] = now_ms - age * 1000
 
@@ -271,7 +271,8 @@ class Terminal:
         if lock:
             self._pin_locked_until = now_ms + lock * 1000
 
-    def _who_of_punch(self, punch):
+    def who_of_punch(self, punch):
+        """The employee code of a punch's credential, or "?" and the credential in hex."""
         cred = punch.credential
         employee = None
         if punch.method == METHOD_FINGER and len(cred) == 2:
@@ -520,6 +521,9 @@ class Terminal:
     def pin_locked(self, key=None):
         return self._now < self._pin_locked_until
 
+    def key_is_ok(self, key):
+        return key == "ok"
+
     def pin_is_right(self, key):
         return key == "ok" and self._pin == self.config["service_pin"]
 
@@ -682,17 +686,46 @@ class Terminal:
         self._refuse("finger_failed")
 
     def say_pin_wrong(self, key):
-        """A wrong PIN is logged; after a few in a row service entry by PIN is locked, for
-        30 s, then twice as long at each further wrong PIN, up to an hour."""
         self._pin = ""
+        self._count_wrong_pin("")
+        self._refuse("pin_wrong")
+
+    def _count_wrong_pin(self, where):
+        """A wrong PIN, by the keypad or the service console (``where``: "" or " (console)"):
+        one count for both, logged; after a few in a row service entry by PIN is locked, for
+        30 s, then twice as long at each further wrong PIN, up to an hour."""
         self._pin_wrong += 1
         text = _WRONG_PIN + "%d in a row" % self._pin_wrong
         lock = _pin_lock_s(self._pin_wrong)
         if lock:
             self._pin_locked_until = self._now + lock * 1000
             text += "; locked %d s" % lock
-        self._log(self._now, eventlog.SERVICE_MODE, text)
-        self._refuse("pin_wrong")
+        self._log(self._now, eventlog.SERVICE_MODE, text + where)
+
+    def check_pin(self, now_ms, pin, where=" (console)"):
+        """A service PIN given outside the keypad's state table (the service console's
+        ``login``): "right", "wrong", "locked", or "off" when no ``service_pin`` is set (as the
+        service key then, nothing is counted). The keypad's wrong-PIN count and lock are this
+        one: a wrong PIN here counts toward the keypad's lock, and a lock holds for both."""
+        self._now = now_ms
+        expected = self.config["service_pin"]
+        if expected == "":
+            return "off"
+        if self.pin_locked():
+            return "locked"
+        if pin != expected:
+            self._count_wrong_pin(where)
+            return "wrong"
+        self._pin_wrong = 0
+        return "right"
+
+    def pin_tries_left(self):
+        """PINs that may still be tried before a lock (the last of them, wrong, locks)."""
+        return max(_PIN_FREE_TRIES - self._pin_wrong, 1)
+
+    def pin_lock_left_s(self, now_ms):
+        """Seconds the PIN lock still holds (0: none)."""
+        return max((self._pin_locked_until - now_ms + 999) // 1000, 0)
 
     def say_pin_locked(self, key):
         wait = (self._pin_locked_until - self._now + 999) // 1000
