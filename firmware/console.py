@@ -215,7 +215,7 @@ class Console:
             if not data:
                 if self._more is None:
                     if self._login_at >= 0 and now_ms - self._login_at >= LOGIN_IDLE_MS:
-                        self._logout(now_ms, "5 minutes without a command")
+                        self._expire(now_ms)
                     return  # nothing came: nothing allocated
             else:
                 self._data = data
@@ -278,12 +278,7 @@ class Console:
         except UnicodeError:
             self._error(TEXTS["not_text"])
             return
-        name = ""
-        try:
-            name = self._command(now_ms, line)
-        except Exception as e:
-            self._more = None
-            self._failed(now_ms, name or "command", e)
+        self._command(now_ms, line)
 
     def _hang_up(self, now_ms):
         """The peer is gone: the half-typed line, what was not taken and a long answer go."""
@@ -342,27 +337,33 @@ class Console:
     # ---------------------------------------------------------------------- commands
 
     def _command(self, now_ms, line):
-        """Answer one line; returns the command's name (for the log, should it fail)."""
+        """Answer one line."""
         words = line.split()
         if not words:
             self._ok()  # an empty line: a way to sync
-            return ""
+            return
         name = words[0].lower()
         handler = _HANDLERS.get(name)
         if handler is None:
             self._error(TEXTS["unknown"] % clean(words[0][:_ECHO_MAX]))
-            return ""
+            return
         if self._login_at >= 0:
             if now_ms - self._login_at >= LOGIN_IDLE_MS:
-                self._logout(now_ms, "5 minutes without a command")
-                self._expired = True
+                self._expire(now_ms)
             else:
                 self._login_at = now_ms
         if name in _TEST_ONLY and self.stimuli is None:
             self._error(TEXTS["not_test"])
-            return name
-        handler(self, now_ms, words, line)
-        return name
+            return
+        try:
+            handler(self, now_ms, words, line)
+        except Exception as e:  # said and logged; the terminal goes on
+            self._more = None
+            self._failed(now_ms, name, e)
+
+    def _expire(self, now_ms):
+        self._logout(now_ms, "5 minutes without a command")
+        self._expired = True
 
     def _needs_login(self):
         if self._login_at >= 0:
@@ -537,7 +538,7 @@ class Console:
         if reason is not None:  # a flash fault: nothing changed
             self._event(now_ms, eventlog.CONFIG_REJECTED, TEXTS["log_rejected"] % reason)
             return self._error(reason)
-        shown = "(set)" if key == "service_pin" and value else json.dumps(value)
+        shown = '"(set)"' if key == "service_pin" and value else json.dumps(value)
         change = "%s=%s (version %d)" % (key, shown, cfg.version)
         self._event(now_ms, eventlog.CONFIG_CHANGED, TEXTS["log_config"] % change)
         t = self.loop.terminal
