@@ -555,3 +555,40 @@ def test_every_reply_ends_with_exactly_one_final_line():
     out = d.output()
     assert finals(out) == len(lines)
     assert not any(is_final(x) for x in out[:1])
+
+
+def test_a_real_board_passes_its_envs_console_and_stimuli_to_the_loop():
+    from firmware.main import Loop
+    from hardware.board import Board
+    from hardware.profiles import PIT
+    from simulator.door import EPOCH
+    from simulator.parts.board import SimEnv
+
+    class ConsoleEnv(SimEnv):
+        def __init__(self, *a):
+            SimEnv.__init__(self, *a)
+            self.inbox = [b"screen\n"]
+            self.written = bytearray()
+            self.stimuli = None  # a device-like env: no test build
+
+        def console_read(self):
+            return self.inbox.pop(0) if self.inbox else b""
+
+        def console_write(self, data):
+            self.written += data
+
+    env = ConsoleEnv(PIT, lambda data, now: b"", EPOCH)
+    board = Board(PIT, env)
+    loop = Loop(board)
+    for _ in range(3):
+        loop.turn()
+        board.idle(20)
+    lines = bytes(env.written).decode().split("\r\n")
+    assert lines[0].startswith("dakoku 0.1.0 pit-s3 T0001: console ready")
+    assert lines[1] == "style: " + board.shown[1] and lines[-2] == "ok"
+    assert lines[2:-2] == ["line: " + text for text in board.shown[0]]
+    assert loop.console.stimuli is None
+    # An env without a console: the board has none, and the loop makes none.
+    bare = Board(PIT, SimEnv(PIT, lambda data, now: b"", EPOCH))
+    assert not hasattr(bare, "console_read") and bare.stimuli is None
+    assert Loop(bare).console is None
