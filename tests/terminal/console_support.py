@@ -174,19 +174,22 @@ def flashes():
 
 
 class Desk:
-    def __init__(self, test_build=True, pin=PIN, employees=5):
+    def __init__(self, test_build=True, pin=PIN, employees=5, values=None):
         self.store = MemoryStore()
         self.store.add_tenant(TENANT)
         self.store.add_terminal(TENANT, TERMINAL, SECRET)
         add_employees(self.store, employees)
         self.server = Server(self.store)
         self.flashes = flashes()
+        provisioned = dict(values or {})
         if pin is not None:
+            provisioned["service_pin"] = pin
+        if provisioned:  # before the first boot, as an installer does
             from firmware.config import Config
 
             c = Config(self.flashes[2])
             c.load()
-            assert c.apply(0, {"service_pin": pin}) is None  # provisioned before the first boot
+            assert c.apply(0, provisioned) is None
         if IS_MICROPYTHON:
             # The test interpreter's collector corrupts its heap (docs/ARCHITECTURE.md, "Known
             # defect of the test interpreter"); a collection called from inside a test's
