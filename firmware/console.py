@@ -293,6 +293,8 @@ class Console:
 
     def _drain(self, now_ms):
         more = self._more
+        if more is None:
+            return
         try:
             for _ in range(OUT_LINES_PER_POLL):
                 line = next(more)

@@ -205,7 +205,7 @@ class Board:
         self._raw = env.ticks_ms()
         self._ms = 0
         self._queued = None  # a finger result that came in the same turn as a card
-        self.shown = ((), "")  # the last screen asked of the display: (lines, style)
+        self.shown = ((), "")  # type: tuple  # the last screen asked of the display: (lines, style)
         self.parts = {}
         given = parts or {}
         for slot in SLOTS:

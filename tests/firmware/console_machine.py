@@ -93,7 +93,7 @@ class ConsoleMachine(RuleBasedStateMachine):
 
     def _step(self, data, turns):
         self.runs["steps"] += 1
-        console = self.d.loop.console
+        console = self.d.console
         logged_in = console._login_at >= 0
         if data is not None:
             self.d.send(data)
@@ -106,7 +106,7 @@ class ConsoleMachine(RuleBasedStateMachine):
         self.config = dict(self.d.loop.config.values)
 
     def _idle(self):
-        c = self.d.loop.console
+        c = self.d.console
         return c._more is None and c._pos >= len(c._data) and not self.d.board.inbox
 
     def _catch_up(self):

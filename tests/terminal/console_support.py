@@ -78,7 +78,8 @@ class DeskBoard:
         self.server = server
         self.flashes = flashes
         self._boot_id = boot_id
-        self.shown = ((), "")
+        self.shown = ((), "")  # type: tuple
+        self.faults = []  # type: list  # what failed since boot (hardware/board.py's)
         self.beeps = []
         self.rtc = EPOCH
         self.network = True
@@ -200,15 +201,29 @@ class Desk:
 
             gc.disable()
         self.test_build = test_build
-        self.boots = 0
-        self.boot()
+        self.boots = 1
+        self.board = DeskBoard(self.server, self.flashes, self.boots, test_build)
+        self.loop = Loop(self.board)
 
     def boot(self):
+        """Power on again: a new board on the same flash, its clock going on."""
         self.boots += 1
-        now = self.board.now if self.boots > 1 else 0
+        now = self.board.now
         self.board = DeskBoard(self.server, self.flashes, self.boots, self.test_build)
         self.board.now = now
         self.loop = Loop(self.board)
+
+    @property
+    def stimuli(self):
+        stimuli = self.board.stimuli
+        assert stimuli is not None
+        return stimuli
+
+    @property
+    def console(self):
+        console = self.loop.console
+        assert console is not None
+        return console
 
     def turns(self, n=1, ms=20):
         """``n`` turns of the loop, ``ms`` apart."""

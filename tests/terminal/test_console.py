@@ -440,7 +440,7 @@ def test_a_flood_is_taken_a_few_lines_a_turn_and_a_tap_between_still_punches():
 def test_stimuli_reach_the_board_and_their_errors_are_said():
     d = Desk()
     d.settle()
-    calls = d.board.stimuli.calls
+    calls = d.stimuli.calls
     assert d.ask("card %s" % IDM.upper()) == ["ok"]
     assert calls[-1] == ("card", card_of(1), 800)
     d.turns(2)
@@ -479,7 +479,7 @@ def test_power_cut_replies_first_then_cuts_and_nothing_answered_is_lost():
         raise AssertionError("the power stayed on")
     except PowerCut:
         pass
-    assert d.board.stimuli.calls[-1] == ("power_cut", b"ok: power cut\r\n")  # before the cut
+    assert d.stimuli.calls[-1] == ("power_cut", b"ok: power cut\r\n")  # before the cut
     d.boot()
     d.ask("net up")
     d.settle(200)
@@ -522,7 +522,7 @@ def test_an_exception_inside_a_command_is_said_logged_and_the_board_goes_on_punc
 def test_a_console_that_nothing_reaches_allocates_nothing():
     d = Desk()
     d.settle()
-    console = d.loop.console
+    console = d.console
     if not IS_MICROPYTHON:
         console.poll(d.board.now)  # CPython: no heap figure to read; the path runs all the same
         return
@@ -587,7 +587,7 @@ def test_a_real_board_passes_its_envs_console_and_stimuli_to_the_loop():
     assert lines[0].startswith("dakoku 0.1.0 pit-s3 T0001: console ready")
     assert lines[1] == "style: " + board.shown[1] and lines[-2] == "ok"
     assert lines[2:-2] == ["line: " + text for text in board.shown[0]]
-    assert loop.console.stimuli is None
+    assert loop.console is not None and loop.console.stimuli is None
     # An env without a console: the board has none, and the loop makes none.
     bare = Board(PIT, SimEnv(PIT, lambda data, now: b"", EPOCH))
     assert not hasattr(bare, "console_read") and bare.stimuli is None
