@@ -8,7 +8,7 @@ and answers with ``board.console_write(data)``. It reads no clock and opens noth
 The protocol (docs/HARDWARE.md, "Service console"): a line ends with LF, CR LF or a bare CR;
 every line gets zero or more text lines and then exactly one final line, ``ok``, ``ok: TEXT`` or
 ``error: TEXT`` (replies end with CR LF; an empty line is answered ``ok``, a way to sync). At
-boot one banner line is written. Limits, so that a flood never delays a tap:
+the first poll one banner line is written. Limits, so that a flood never delays a tap:
 
 - a line holds at most ``LINE_MAX`` (200) bytes; a longer one is answered
   ``error: line too long (max 200)`` at once and the rest of it is dropped up to its end;
@@ -28,8 +28,9 @@ in a test build: a virtual board passes an object with those methods as ``stimul
 device passes None and these commands answer ``error: not a test build``.
 
 Nothing raises into the loop: an exception inside a command is answered
-``error: internal: ...`` and logged (event 92), and the terminal goes on punching. Only a
-``BaseException`` that is not an ``Exception`` (a stimulus that cuts the power) goes through.
+``error: internal: ...`` and logged (event 92), and the terminal goes on punching; a stream
+that raises on read or write is taken as a hang-up and logged once until it works again. Only
+a ``BaseException`` that is not an ``Exception`` (a stimulus that cuts the power) goes through.
 """
 
 import json
@@ -187,28 +188,36 @@ class Console:
         self._out = []  # lines to write at the end of this poll
         self._login_at = -1  # ms of the last command of a login (-1: not logged in)
         self._expired = False  # the last login ran out by time (said at a gated command)
+        self._broken = False  # the stream raised (logged once, until it works again)
         t = loop.terminal
         ident = loop.uplink.client.identity
         banner = TEXTS["banner"] % (VERSION, t.board, ident.terminal)
         if stimuli is not None:
             banner += TEXTS["test_build"]
-        self._write(banner.encode() + _CRLF)
+        self._banner = banner  # written at the first poll (the time is known then)
 
     # ------------------------------------------------------------------------ the loop
 
     def poll(self, now_ms):
         """Read what came, answer a few lines, write the replies. Never raises an Exception."""
+        if self._banner is not None:
+            self._out.append(self._banner)
+            self._banner = None
         try:
             self._poll(now_ms)
         except Exception as e:  # a defect here must not stop the terminal
             self._more = None
             self._failed(now_ms, "poll", e)
         if self._out:
-            self._flush()
+            self._flush(now_ms)
 
     def _poll(self, now_ms):
         if self._pos >= len(self._data):
-            data = self._read()
+            try:
+                data = self._read()
+            except Exception as e:  # a stream that broke is a peer that went
+                self._stream_failed(now_ms, "read", e)
+                return
             if data is None:
                 self._hang_up(now_ms)
                 return
@@ -305,10 +314,23 @@ class Console:
             self._more = None
             self._failed(now_ms, "output", e)
 
-    def _flush(self):
+    def _flush(self, now_ms):
         out = self._out
         self._out = []
-        self._write(("\r\n".join(out) + "\r\n").encode())
+        try:
+            self._write(("\r\n".join(out) + "\r\n").encode())
+        except Exception as e:  # nobody to tell: the replies go, the door does not stop
+            self._stream_failed(now_ms, "write", e)
+            return
+        self._broken = False
+
+    def _stream_failed(self, now_ms, what, e):
+        """The console's stream raised: as a hang-up, logged once until it works again (a
+        stream that stays broken must not fill the event log a turn at a time)."""
+        if not self._broken:
+            self._broken = True
+            self._event(now_ms, eventlog.CONSOLE_FAILED, TEXTS["log_failed"] % (what, e))
+        self._hang_up(now_ms)
 
     # ----------------------------------------------------------------------- replies
 
@@ -681,7 +703,7 @@ class Console:
         if len(words) != 2 or words[1].lower() != "cut":
             return self._usage("power")
         self._ok(TEXTS["power_cut"])
-        self._flush()  # the reply goes out before the power does
+        self._flush(now_ms)  # the reply goes out before the power does
         result = self.stimuli.power_cut()  # does not return on a virtual board
         if result is not None:  # it could not cut: the "ok" stands corrected
             self._error(clean("%s" % result)[:150])

@@ -32,6 +32,8 @@ def fields(line):
 
 def test_the_banner_help_version_and_an_empty_line():
     d = Desk()
+    assert d.output() == []  # the first poll writes the banner
+    d.turns(1)
     banner = d.output()
     assert banner == [
         "dakoku 0.1.0 desk T0001: console ready, 'help' lists the commands (test build: stimuli on)"
@@ -488,6 +490,7 @@ def test_power_cut_replies_first_then_cuts_and_nothing_answered_is_lost():
 
 def test_without_stimuli_the_test_commands_say_not_a_test_build():
     d = Desk(test_build=False)
+    d.turns(1)
     banner = d.output()
     assert banner == ["dakoku 0.1.0 desk T0001: console ready, 'help' lists the commands"]
     assert len(d.ask("help")) == 13  # the test commands are not listed
@@ -517,6 +520,35 @@ def test_an_exception_inside_a_command_is_said_logged_and_the_board_goes_on_punc
     d.ask("card %s" % card_of(2).hex())
     d.turns(2)
     assert d.board.shown[1] == "ok" and d.loop.journal.next_seq == 3
+
+
+def test_a_console_stream_that_raises_is_a_hang_up_logged_once_and_the_door_punches():
+    d = Desk()
+    d.settle()
+    d.ask("login %s" % PIN)
+    board = d.board
+
+    def fails(*args):
+        raise OSError(5, "EIO")
+
+    writes = board.console_write
+    board.console_write = fails
+    d.loop.console._write = fails  # the console took the board's method at boot
+    for _ in range(3):
+        d.send("status\n")
+        d.turns(2)
+    d.loop.console._read = fails
+    d.turns(5)
+    d.board.events.append(Card(card_of(1)))
+    d.turns(1)
+    assert board.shown[1] == "ok" and d.loop.journal.next_seq == 2
+    assert len(events(d, eventlog.CONSOLE_FAILED)) == 1  # once, not once a turn
+    assert events(d, eventlog.CONSOLE_FAILED)[0].startswith("console: write: OSError(5")
+    assert "console logout: hang-up" in events(d, eventlog.SERVICE_MODE)
+    d.loop.console._read = board.console_read
+    d.loop.console._write = writes
+    assert d.ask("version")[-1] == "ok"  # back: answered again
+    assert d.ask("reboot") == ["error: log in first: login PIN"]  # the login ended
 
 
 def test_a_console_that_nothing_reaches_allocates_nothing():
