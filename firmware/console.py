@@ -194,7 +194,7 @@ class Console:
         banner = TEXTS["banner"] % (VERSION, t.board, ident.terminal)
         if stimuli is not None:
             banner += TEXTS["test_build"]
-        self._banner = banner  # written at the first poll (the time is known then)
+        self._banner = banner  # type: str | None  # written at the first poll
 
     # ------------------------------------------------------------------------ the loop
 

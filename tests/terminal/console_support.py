@@ -90,16 +90,21 @@ class DeskBoard:
         self.inbox = []  # what console_read returns, one item a call (bytes or None)
         self.written = bytearray()  # what the console wrote
         self.reads = 0
+        self.broken = ""  # "read" or "write": that side of the stream raises OSError
         self.stimuli = Stimuli(self) if test_build else None
 
     def console_read(self):
         self.reads += 1
+        if self.broken == "read":
+            raise OSError(5, "EIO")
         if self.inbox:
             return self.inbox.pop(0)
         return b""
 
     def console_write(self, data):
         assert isinstance(data, bytes)
+        if self.broken == "write":
+            raise OSError(5, "EIO")
         self.written += data
 
     def reader_selftest(self):

@@ -527,17 +527,11 @@ def test_a_console_stream_that_raises_is_a_hang_up_logged_once_and_the_door_punc
     d.settle()
     d.ask("login %s" % PIN)
     board = d.board
-
-    def fails(*args):
-        raise OSError(5, "EIO")
-
-    writes = board.console_write
-    board.console_write = fails
-    d.loop.console._write = fails  # the console took the board's method at boot
+    board.broken = "write"
     for _ in range(3):
         d.send("status\n")
         d.turns(2)
-    d.loop.console._read = fails
+    board.broken = "read"
     d.turns(5)
     d.board.events.append(Card(card_of(1)))
     d.turns(1)
@@ -545,8 +539,7 @@ def test_a_console_stream_that_raises_is_a_hang_up_logged_once_and_the_door_punc
     assert len(events(d, eventlog.CONSOLE_FAILED)) == 1  # once, not once a turn
     assert events(d, eventlog.CONSOLE_FAILED)[0].startswith("console: write: OSError(5")
     assert "console logout: hang-up" in events(d, eventlog.SERVICE_MODE)
-    d.loop.console._read = board.console_read
-    d.loop.console._write = writes
+    board.broken = ""
     assert d.ask("version")[-1] == "ok"  # back: answered again
     assert d.ask("reboot") == ["error: log in first: login PIN"]  # the login ended
 
