@@ -115,8 +115,6 @@ TABLE = _rows(
         ("feedback", "key", None, ("key_is_kind",), ("remember_kind",)),  # for the next person
         (SERVICE_FROM, "key", "feedback", ("key_is_service", "pin_locked"), ("say_pin_locked",)),
         (SERVICE_FROM, "key", "service_pin", ("key_is_service",), ("prompt_pin",)),
-        # A lock the service console started while the PIN was being typed holds here too.
-        ("service_pin", "key", "feedback", ("key_is_ok", "pin_locked"), ("say_pin_locked",)),
         ("service_pin", "key", "service", ("pin_is_right",), ("enter_service",)),
         ("service_pin", "key", "feedback", ("pin_is_wrong",), ("say_pin_wrong",)),
         ("service_pin", "key", None, (), ("pin_key",)),

@@ -521,14 +521,13 @@ class Terminal:
     def pin_locked(self, key=None):
         return self._now < self._pin_locked_until
 
-    def key_is_ok(self, key):
-        return key == "ok"
-
     def pin_is_right(self, key):
-        return key == "ok" and self._pin == self.config["service_pin"]
+        return key == "ok" and self._pin == self.config["service_pin"] and not self.pin_locked()
 
     def pin_is_wrong(self, key):
-        return key == "ok" and self._pin != self.config["service_pin"]
+        """A wrong PIN, or any PIN while entry is locked (the service console's login can
+        start a lock while a PIN is being typed here): refused, a locked one not counted."""
+        return key == "ok" and (self._pin != self.config["service_pin"] or self.pin_locked())
 
     def key_is_exit(self, key):
         return key in ("cancel", "service")
@@ -687,6 +686,9 @@ class Terminal:
 
     def say_pin_wrong(self, key):
         self._pin = ""
+        if self.pin_locked():  # the console's login locked entry while this PIN was typed
+            self.say_pin_locked(key)
+            return
         self._count_wrong_pin("")
         self._refuse("pin_wrong")
 
