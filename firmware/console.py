@@ -94,7 +94,7 @@ TEXTS = {
     "not_in_roster": "not in the roster",
     "missing": "seq=%d missing (recycled or unreadable)",
     "log_login": "console login",
-    "log_logout": "console logout: %s",
+    "log_logout": "console logout: %s",  # firmware/terminal.py's boot recall skips these
     "log_config": "console: %s",
     "log_rejected": "console: %s",
     "log_reboot": "reboot asked on the console",

@@ -44,6 +44,7 @@ _PIN_LOCK_S = const(30)  # the first lock; it doubles with each further wrong PI
 _PIN_LOCK_MAX_S = const(3600)  # ... up to an hour
 _PIN_RECALL_EVENTS = const(24)  # events read back at boot for the wrong-PIN count
 _WRONG_PIN = "wrong PIN "
+_CONSOLE_LOGOUT = "console logout"  # firmware/console.py's event 80 at the end of a login
 _RECALL_MAX = const(64)  # punches read back from the journal at boot (double-punch window)
 
 
@@ -253,14 +254,18 @@ class Terminal:
 
     def _recall_pin_lock(self, now_ms):
         """Wrong PINs in a row survive a reboot (else power-cycling would reset the lock): the
-        newest service-mode event in the log's last few says how many; a lock starts anew."""
+        newest service-mode event in the log's last few that counts says how many (a wrong
+        PIN; a right one, "enter" or "console login", resets); a lock starts anew. A leave or
+        a console logout counts nothing: a logout after wrong keypad PINs must not hide them."""
         log = self.log
         if log is None:
             return
         newest = None
         for event in log.events(log.next_n - 1 - _PIN_RECALL_EVENTS, _PIN_RECALL_EVENTS):
             if event["code"] == eventlog.SERVICE_MODE:
-                newest = event["text"]
+                text = event["text"]
+                if text != "leave" and not text.startswith(_CONSOLE_LOGOUT):
+                    newest = text
         if newest is None or not newest.startswith(_WRONG_PIN):
             return
         try:

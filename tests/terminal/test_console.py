@@ -282,6 +282,21 @@ def test_a_wrong_pin_counts_toward_the_keypads_lock_and_back_and_survives_a_rebo
     assert "console login" in events(d, eventlog.SERVICE_MODE)
 
 
+def test_a_logout_after_wrong_pins_does_not_hide_them_from_the_next_boot():
+    d = Desk()
+    d.settle()
+    d.ask("login %s" % PIN)
+    for _ in range(2):  # two wrong PINs on the keypad while the console is logged in
+        for k in ("service", "9", "9", "9", "9", "ok"):
+            d.board.keys.append(k)
+            d.turns(1)
+        d.wait(3000)
+    assert d.ask("logout") == ["ok: logged out"]  # logged after the wrong PINs
+    d.boot()
+    d.settle(10)
+    assert d.ask("login 1111") == ["error: wrong PIN; PIN entry locked for 30 s"]  # the third
+
+
 def test_a_lock_from_the_console_holds_for_a_pin_being_typed_on_the_keypad():
     d = Desk()
     d.settle()
