@@ -59,6 +59,7 @@ SERVICE_MODE = const(80)
 ENROLMENT = const(81)  # a credential enrolled or refused (PRT-ENROL-*)
 UNKNOWN_CARD = const(90)
 TAP_FAILED = const(91)  # an error inside a tap, caught: the tap was refused, the loop goes on
+CONSOLE_FAILED = const(92)  # an error inside a service-console command, caught (firmware.console)
 
 
 def _clip(text):

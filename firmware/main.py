@@ -33,6 +33,14 @@ network, feeds the terminal core and the uplink, and performs their actions. The
                   raises OSError for a broken connection
     ntp() -> UTC seconds or None
     idle(ms)                    sleep or light-sleep until the next turn
+    console_read()              (optional) bytes the service console received since the last
+                                call, b"" when none, None when the peer hung up; a board that
+                                has it gets the service console (firmware/console.py,
+                                docs/HARDWARE.md "Service console"), polled every turn
+    console_write(data)         (with console_read) write the console's reply bytes
+    stimuli                     (optional, test builds only) what the console's test commands
+                                call (card, lift, finger, enrol, key, network, power_cut);
+                                None or absent on a real device
 """
 
 from firmware.bootcount import count_boot
@@ -82,6 +90,11 @@ class Loop:
         self.uplink.start(now)
         self.reboot_asked = None  # ticks_ms when a Reboot came, until it is done
         self._follow = getattr(board, "reader_follow", None)  # optional: BT enrolment
+        self.console = None
+        if hasattr(board, "console_read"):  # optional: the service console
+            from firmware.console import Console
+
+            self.console = Console(self, getattr(board, "stimuli", None))
 
     def perform(self, actions):
         board = self.board
@@ -125,6 +138,8 @@ class Loop:
         self.perform(t.tick(now))
         if self._follow is not None:
             self._follow(t.machine.state)  # a BT reader enrols a finger in service mode
+        if self.console is not None:
+            self.console.poll(now)  # a few lines a turn: never in the way of a tap
         self.uplink.background(now)  # roster pages, a few records per turn
         self._network(now)
         if self.reboot_asked is not None and t.machine.state in _REBOOT_STATES:

@@ -44,6 +44,7 @@ _PIN_LOCK_S = const(30)  # the first lock; it doubles with each further wrong PI
 _PIN_LOCK_MAX_S = const(3600)  # ... up to an hour
 _PIN_RECALL_EVENTS = const(24)  # events read back at boot for the wrong-PIN count
 _WRONG_PIN = "wrong PIN "
+_CONSOLE_LOGOUT = "console logout"  # firmware/console.py's event 80 at the end of a login
 _RECALL_MAX = const(64)  # punches read back from the journal at boot (double-punch window)
 
 
@@ -247,20 +248,24 @@ class Terminal:
                 break
             if age < 0:
                 continue
-            who = self._who_of_punch(punch)
+            who = self.who_of_punch(punch)
             if who not in self._recent:
                 self._recent[who] = now_ms - age * 1000
 
     def _recall_pin_lock(self, now_ms):
         """Wrong PINs in a row survive a reboot (else power-cycling would reset the lock): the
-        newest service-mode event in the log's last few says how many; a lock starts anew."""
+        newest service-mode event in the log's last few that counts says how many (a wrong
+        PIN; a right one, "enter" or "console login", resets); a lock starts anew. A leave or
+        a console logout counts nothing: a logout after wrong keypad PINs must not hide them."""
         log = self.log
         if log is None:
             return
         newest = None
         for event in log.events(log.next_n - 1 - _PIN_RECALL_EVENTS, _PIN_RECALL_EVENTS):
             if event["code"] == eventlog.SERVICE_MODE:
-                newest = event["text"]
+                text = event["text"]
+                if text != "leave" and not text.startswith(_CONSOLE_LOGOUT):
+                    newest = text
         if newest is None or not newest.startswith(_WRONG_PIN):
             return
         try:
@@ -271,7 +276,8 @@ class Terminal:
         if lock:
             self._pin_locked_until = now_ms + lock * 1000
 
-    def _who_of_punch(self, punch):
+    def who_of_punch(self, punch):
+        """The employee code of a punch's credential, or "?" and the credential in hex."""
         cred = punch.credential
         employee = None
         if punch.method == METHOD_FINGER and len(cred) == 2:
@@ -521,10 +527,12 @@ class Terminal:
         return self._now < self._pin_locked_until
 
     def pin_is_right(self, key):
-        return key == "ok" and self._pin == self.config["service_pin"]
+        return key == "ok" and self._pin == self.config["service_pin"] and not self.pin_locked()
 
     def pin_is_wrong(self, key):
-        return key == "ok" and self._pin != self.config["service_pin"]
+        """A wrong PIN, or any PIN while entry is locked (the service console's login can
+        start a lock while a PIN is being typed here): refused, a locked one not counted."""
+        return key == "ok" and (self._pin != self.config["service_pin"] or self.pin_locked())
 
     def key_is_exit(self, key):
         return key in ("cancel", "service")
@@ -682,17 +690,49 @@ class Terminal:
         self._refuse("finger_failed")
 
     def say_pin_wrong(self, key):
-        """A wrong PIN is logged; after a few in a row service entry by PIN is locked, for
-        30 s, then twice as long at each further wrong PIN, up to an hour."""
         self._pin = ""
+        if self.pin_locked():  # the console's login locked entry while this PIN was typed
+            self.say_pin_locked(key)
+            return
+        self._count_wrong_pin("")
+        self._refuse("pin_wrong")
+
+    def _count_wrong_pin(self, where):
+        """A wrong PIN, by the keypad or the service console (``where``: "" or " (console)"):
+        one count for both, logged; after a few in a row service entry by PIN is locked, for
+        30 s, then twice as long at each further wrong PIN, up to an hour."""
         self._pin_wrong += 1
         text = _WRONG_PIN + "%d in a row" % self._pin_wrong
         lock = _pin_lock_s(self._pin_wrong)
         if lock:
             self._pin_locked_until = self._now + lock * 1000
             text += "; locked %d s" % lock
-        self._log(self._now, eventlog.SERVICE_MODE, text)
-        self._refuse("pin_wrong")
+        self._log(self._now, eventlog.SERVICE_MODE, text + where)
+
+    def check_pin(self, now_ms, pin, where=" (console)"):
+        """A service PIN given outside the keypad's state table (the service console's
+        ``login``): "right", "wrong", "locked", or "off" when no ``service_pin`` is set (as the
+        service key then, nothing is counted). The keypad's wrong-PIN count and lock are this
+        one: a wrong PIN here counts toward the keypad's lock, and a lock holds for both."""
+        self._now = now_ms
+        expected = self.config["service_pin"]
+        if expected == "":
+            return "off"
+        if self.pin_locked():
+            return "locked"
+        if pin != expected:
+            self._count_wrong_pin(where)
+            return "wrong"
+        self._pin_wrong = 0
+        return "right"
+
+    def pin_tries_left(self):
+        """PINs that may still be tried before a lock (the last of them, wrong, locks)."""
+        return max(_PIN_FREE_TRIES - self._pin_wrong, 1)
+
+    def pin_lock_left_s(self, now_ms):
+        """Seconds the PIN lock still holds (0: none)."""
+        return max((self._pin_locked_until - now_ms + 999) // 1000, 0)
 
     def say_pin_locked(self, key):
         wait = (self._pin_locked_until - self._now + 999) // 1000

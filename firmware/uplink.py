@@ -84,6 +84,8 @@ class Uplink:
         self._streak = None
         self._refusing = False  # the client's gate is refusing commands (logged once)
         self.delivered = 0
+        self.last_delivery_ms = None  # when the receiver last acknowledged punches
+        self.last_error = ""  # the log line of the last failed exchange (status displays)
         self.actions = []  # SetRtc, Reboot and redraws for the board
 
     def start(self, now_ms):
@@ -167,6 +169,7 @@ class Uplink:
             else:
                 self.journal.mark_delivered_up_to(max(out.delivered))
             self.delivered += len(out.delivered)
+            self.last_delivery_ms = now_ms
         for seq, reason in out.set_aside:
             self._log_set_aside(now_ms, seq, reason)
             self.journal.mark_delivered(seq)
@@ -231,10 +234,16 @@ class Uplink:
             streak = self._streak = [out.kind, 0, [], now_ms]
         streak[1] += 1
         streak[3] = now_ms
+        self.last_error = out.log
         key = (out.error, out.code, out.status)
         if key not in streak[2] and len(streak[2]) < _STREAK_KINDS:
             streak[2].append(key)
             self._event(now_ms, eventlog.NET_ERROR, out.log[:106])
+
+    @property
+    def failure_streak(self):
+        """Failed exchanges in the streak under way (0: requests succeed)."""
+        return self._streak[1] if self._streak is not None else 0
 
     def _success(self, now_ms, out):
         """The streak ends when the request that failed succeeds (a good hello between two

@@ -43,6 +43,9 @@ battery      ``selftest()``; ``poll(now_ms)``; ``level()`` (hardware/power.py)
                                   ``path`` on its filesystem, the simulator the built font)
     partitions(), identity(), boot_id(), urandom(n), reset()
     cadata                        (optional) the CA certificate to trust for TLS, DER or PEM
+    console_read(), console_write(data)   (optional) the service console's byte stream
+                                  (firmware/main.py's interface); the board has them only then
+    stimuli                       (optional, test builds) the console's test stimuli
 
 Nothing here raises into the loop: a part that cannot be made at boot (an OSError from its
 bus) is a self-test problem and its slot stays empty (the terminal punches without it); a part
@@ -202,7 +205,7 @@ class Board:
         self._raw = env.ticks_ms()
         self._ms = 0
         self._queued = None  # a finger result that came in the same turn as a card
-        self.shown = ((), "")  # the last screen asked of the display: (lines, style)
+        self.shown = ((), "")  # type: tuple  # the last screen asked of the display: (lines, style)
         self.parts = {}
         given = parts or {}
         for slot in SLOTS:
@@ -244,6 +247,12 @@ class Board:
         self.rtc = p.get("rtc")
         self.network = p.get("network")
         self.battery = p.get("battery")
+        # The service console (firmware/console.py) on the env's console stream, only where the
+        # env has one: the loop tests hasattr(board, "console_read"). Stimuli: test builds only.
+        if hasattr(env, "console_read"):
+            self.console_read = env.console_read
+            self.console_write = env.console_write
+        self.stimuli = getattr(env, "stimuli", None)
 
     def bus(self, name):
         """The profile's bus ``name``, made once and shared by the parts on it."""

@@ -26,8 +26,18 @@ is tested on the desktop with stand-ins; on a device, :func:`start` passes the r
   other missing one raises ``OSError("no data partition 'journal' in the partition table")``:
   that is a build defect, said at boot.
 - The boot ID is a counter in ``storage`` ("boot_id"), one more at every boot.
+- The service console (firmware/console.py, docs/HARDWARE.md "Service console") is on the
+  USB/UART REPL stream when ``modules`` has ``sys`` and ``select`` (``start`` passes them) and
+  the settings do not say ``"console": false``: :class:`ReplConsole`, ``sys.stdin`` polled
+  with ``select.poll`` (never blocking), replies by ``sys.stdout``. Ctrl-C stops interrupting
+  (``micropython.kbd_intr(-1)``): a 0x03 on the line must not stop the door; the REPL comes
+  back after a reboot into safe mode or with ``"console": false``. A USB or UART stream says
+  nothing when the peer goes, so this console never reports a hang-up (``console_read`` never
+  returns None): a login ends at ``logout`` or after 5 minutes without a command. No stimuli:
+  a device is never a test build.
 
-Not run on a device yet: the desktop tests check what it asks of each module.
+Not run on a device yet: the desktop tests check what it asks of each module (the console's
+stand-ins for ``sys`` and ``select`` cannot show how a real USB-CDC or UART REPL behaves).
 """
 
 import binascii
@@ -39,6 +49,46 @@ from hardware.flash import BlockDeviceFlash
 PARTITIONS = ("journal", "roster", "config", "log")
 BOOT_COUNTER = "bootcount"
 _REQUIRED = ("tenant", "terminal", "secret", "receiver_host", "receiver_port")
+_CONSOLE_READ = 64  # bytes taken from the REPL stream per read at most
+
+
+class ReplConsole:
+    """The service console's byte stream on the REPL's ``sys.stdin`` / ``sys.stdout``."""
+
+    def __init__(self, sys_module, select_module, micropython_module=None):
+        stdin = sys_module.stdin
+        self._in = getattr(stdin, "buffer", stdin)  # bytes, not text
+        out = sys_module.stdout
+        self._out = getattr(out, "buffer", out)
+        self._poll = select_module.poll()
+        self._poll.register(stdin, select_module.POLLIN)
+        # ipoll() yields without allocating (MicroPython); poll() makes a list each time.
+        self._ipoll = getattr(self._poll, "ipoll", None)
+        self._buf = bytearray(_CONSOLE_READ)
+        if micropython_module is not None:
+            micropython_module.kbd_intr(-1)  # a 0x03 on the line is a byte, not Ctrl-C
+
+    def _ready(self):
+        if self._ipoll is not None:
+            for _ in self._ipoll(0):
+                return True
+            return False
+        return bool(self._poll.poll(0))
+
+    def read(self):
+        """Bytes waiting on the stream (at most 64), b"" when none; never blocks."""
+        n = 0
+        buf = self._buf
+        while n < _CONSOLE_READ and self._ready():
+            got = self._in.read(1)
+            if not got:
+                break
+            buf[n] = got[0]
+            n += 1
+        return bytes(buf[:n]) if n else b""
+
+    def write(self, data):
+        self._out.write(data)
 
 
 class FileStorage:
@@ -79,6 +129,10 @@ class DeviceEnv:
             if self.cadata is None:
                 raise ValueError("no CA file %r" % settings["cadata_file"])
         self._boot_id = 0
+        if "sys" in modules and "select" in modules and settings.get("console", True):
+            console = ReplConsole(modules["sys"], modules["select"], modules.get("micropython"))
+            self.console_read = console.read  # only then: hardware/board.py passes them on
+            self.console_write = console.write
 
     def ticks_ms(self):
         return self.time.ticks_ms()
@@ -187,7 +241,8 @@ def start(profile, settings_file="settings.json"):  # pragma: no cover - on a de
     from hardware.board import Board
 
     modules = {}  # type: dict[str, object]
-    for name in ("machine", "network", "socket", "esp32", "time", "os"):
+    for name in ("machine", "network", "socket", "esp32", "time", "os", "sys", "select",
+                 "micropython"):  # fmt: skip
         modules[name] = __import__(name)
     try:
         modules["ssl"] = __import__("ssl")

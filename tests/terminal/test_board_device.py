@@ -289,3 +289,77 @@ def test_missing_settings_and_partitions_are_said():
         raise AssertionError("accepted")
     except ValueError as e:
         assert str(e) == "no CA file 'ca.der'"
+
+
+class Stream:
+    """sys.stdin / sys.stdout of the REPL: bytes through ``buffer``."""
+
+    def __init__(self, data=b""):
+        self.buffer = self
+        self.pending = bytearray(data)
+        self.written = bytearray()
+
+    def read(self, n):
+        got = bytes(self.pending[:n])
+        self.pending = self.pending[n:]
+        return got
+
+    def write(self, data):
+        self.written += data
+        return len(data)
+
+
+class Poller:
+    def __init__(self):
+        self.registered = []
+
+    def register(self, stream, events):
+        self.registered.append((stream, events))
+
+    def ipoll(self, timeout):
+        assert timeout == 0  # never blocks the loop
+        stream = self.registered[0][0]
+        return iter([(stream, 1)] if stream.pending else [])
+
+
+class Select:
+    POLLIN = 1
+
+    def poll(self):
+        return Poller()
+
+
+class Sys:
+    def __init__(self, data):
+        self.stdin = Stream(data)
+        self.stdout = Stream()
+
+
+class MicroPythonModule:
+    def __init__(self):
+        self.kbd = []
+
+    def kbd_intr(self, c):
+        self.kbd.append(c)
+
+
+def test_the_service_console_is_on_the_repl_stream_only_where_the_device_has_one():
+    mods = modules()
+    mods["sys"] = Sys(b"status\r\n" + b"x" * 100)
+    mods["select"] = Select()
+    mods["micropython"] = MicroPythonModule()
+    env = DeviceEnv(PIT, SETTINGS, mods, Storage())
+    board = Board(PIT, env, {"display": TextDisplay()})
+    assert hasattr(board, "console_read") and board.stimuli is None  # never a test build
+    assert mods["micropython"].kbd == [-1]  # a 0x03 on the line does not stop the door
+    assert board.console_read() == b"status\r\n" + b"x" * 56  # 64 bytes a read at most
+    assert board.console_read() == b"x" * 44 and board.console_read() == b""
+    board.console_write(b"ok\r\n")
+    assert bytes(mods["sys"].stdout.written) == b"ok\r\n"
+    # No console without sys and select, or with "console": false: the board has none either.
+    plain = Board(PIT, DeviceEnv(PIT, SETTINGS, modules(), Storage()), {"display": TextDisplay()})
+    assert not hasattr(plain, "console_read") and not hasattr(plain, "console_write")
+    off = dict(SETTINGS, console=False)
+    mods["sys"] = Sys(b"")
+    quiet = Board(PIT, DeviceEnv(PIT, off, mods, Storage()), {"display": TextDisplay()})
+    assert not hasattr(quiet, "console_read")

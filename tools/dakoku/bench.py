@@ -214,6 +214,28 @@ def bench_terminal_stateful() -> dict:
     return run(examples=500, steps=50)
 
 
+def bench_console_stateful() -> dict:
+    """The service console's hypothesis state machine (issue 20) with many more examples."""
+    import sys
+    import time
+    from pathlib import Path
+
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    tests = Path(__file__).resolve().parents[2] / "tests"
+    sys.path[:0] = [str(tests / "terminal"), str(tests / "firmware")]
+    from console_machine import ConsoleMachine
+
+    t0 = time.perf_counter()
+    run_state_machine_as_test(
+        ConsoleMachine,
+        settings=settings(max_examples=1000, stateful_step_count=50, deadline=None,
+                          database=None, suppress_health_check=list(HealthCheck)),
+    )  # fmt: skip
+    return {**ConsoleMachine.runs, "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def bench_board() -> dict:
     """The board: the display's draw time, font reads and RAM; modelled tap-to-OK time on the
     PiT profile; boot self-tests."""
@@ -231,6 +253,7 @@ BENCHMARKS: dict[str, Callable[[], dict]] = {
     "readers": bench_readers,
     "terminal-stateful": bench_terminal_stateful,
     "protocol-stateful": bench_protocol_stateful,
+    "console-stateful": bench_console_stateful,
     "registry": bench_registry,
     "board": bench_board,
 }
