@@ -162,38 +162,96 @@ class HostNtp:
 
 
 class PtyConsole:
-    """The board's console on a pseudo-terminal; ``path`` is the slave's (``/dev/pts/N``)."""
+    """The board's console on a pseudo-terminal; ``path`` is the slave's (``/dev/pts/N``).
+
+    A thread is the master's only reader: it keeps what arrives in order, with a mark where a
+    client hung up (Linux: POLLHUP on the master once no program holds the slave), so that
+    ``read()`` gives the bytes sent before a hang-up, then None once, then what the next client
+    sends — a client that writes a line and closes at once (``printf 'status\n' > PTY``) is
+    still heard, and the half line of one that left is never joined to the next one's. At
+    most ``_BUFFERED`` bytes wait here; beyond that the thread stops reading, so the pty's own
+    buffer holds a flood back as a UART's FIFO would."""
+
+    _BUFFERED = 64 * 1024
 
     def __init__(self):
+        import threading
+
         self.master, slave = os.openpty()
         tty.setraw(slave)
         self.path = os.ttyname(slave)
-        os.close(slave)  # the master alone: EIO while no client holds the slave (see above)
+        os.close(slave)  # the master alone: POLLHUP/EIO while no client holds the slave
         os.set_blocking(self.master, False)
+        self._chunks: list[bytes | None] = []  # None: a hang-up
+        self._size = 0
+        self._lock = threading.Lock()
         self.client = False
-        self.hung_up = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name="board-console", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(self.master, select.POLLIN)
+        while not self._closed:
+            if self._size >= self._BUFFERED:
+                time.sleep(0.01)
+                continue
+            try:
+                events = poller.poll(100)
+            except OSError:
+                return
+            if not events:
+                continue
+            ev = events[0][1]
+            data = b""
+            if ev & select.POLLIN:
+                try:
+                    data = os.read(self.master, 4096)
+                except BlockingIOError:
+                    data = b""
+                except OSError:
+                    data = b""
+            hup = bool(ev & (select.POLLHUP | select.POLLERR))
+            with self._lock:
+                if data:  # with a hang-up too: the bytes the client sent before it left
+                    self._chunks.append(data)
+                    self._size += len(data)
+                    self.client = True
+                if hup:
+                    if self.client:
+                        self._chunks.append(None)
+                    self.client = False
+                elif not data:
+                    self.client = True
+            if hup and not data:
+                time.sleep(0.01)  # nobody there: look again soon
 
     def read(self) -> bytes | None:
-        try:
-            data = os.read(self.master, _MAX_CONSOLE_READ)
-        except BlockingIOError:
-            self.client = True
-            return b""
-        except OSError as e:
-            if e.errno != errno.EIO:
-                raise
-            if self.client:  # the client closed the slave since the last read
-                self.client = False
-                return None
-            return b""
-        self.client = True
-        return data
+        """Bytes since the last read (at most ``_MAX_CONSOLE_READ``), or None for a hang-up."""
+        with self._lock:
+            out = bytearray()
+            while self._chunks and len(out) < _MAX_CONSOLE_READ:
+                chunk = self._chunks[0]
+                if chunk is None:
+                    if out:
+                        break  # the bytes before the hang-up first
+                    self._chunks.pop(0)
+                    return None
+                room = _MAX_CONSOLE_READ - len(out)
+                out += chunk[:room]
+                if len(chunk) > room:
+                    self._chunks[0] = chunk[room:]
+                else:
+                    self._chunks.pop(0)
+            self._size -= len(out)
+            return bytes(out)
 
     def write(self, data: bytes) -> None:
-        if not self.client:
-            self.read_state()
-            if not self.client:
-                return  # nobody listening: dropped, not kept for the next one
+        if not self._client_there():
+            return  # nobody listening: dropped, not kept for the next one
         view = memoryview(data)
         deadline = time.monotonic() + 1.0
         while view:
@@ -208,20 +266,17 @@ class PtyConsole:
                 return
             view = view[n:]
 
-    def read_state(self) -> None:
-        """Is a client there (without taking its bytes)?"""
+    def _client_there(self) -> bool:
         import select
 
-        try:
-            poller = select.poll()
-            poller.register(self.master, select.POLLIN)
-            events = poller.poll(0)
-        except OSError:
-            return
-        hup = any(ev & select.POLLHUP for _, ev in events)
-        self.client = not hup
+        poller = select.poll()
+        poller.register(self.master, 0)
+        events = poller.poll(0)
+        return not any(ev & select.POLLHUP for _, ev in events)
 
     def close(self) -> None:
+        self._closed = True
+        self._thread.join(timeout=1)
         try:
             os.close(self.master)
         except OSError:

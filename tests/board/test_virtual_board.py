@@ -125,6 +125,7 @@ def test_bad_console_input_leaves_the_board_punching(tmp_path, store, rx):
             assert con.command("config set feedback_ms 500")[1].startswith("error:")
             assert con.command("login 0000")[1].startswith("error:")
             con.write(b"stat")  # a command cut off: the console is closed mid-line
+        time.sleep(0.3)  # a person (or a tool) opening it again
         with board.console() as con:
             lines, final = con.command("status")
             assert final == "ok" and lines[0].startswith("state: "), (lines, final)
@@ -214,13 +215,13 @@ def _fleet(base):
     "argv, message",
     [
         (["--profile", "zz", "--receiver", "http://127.0.0.1:1", "--tenant", "A",
-          "--terminal", "T", "--secret", "00"], "--profile: 'zz' is not a board profile"),
+          "--terminal", "T", "--secret", "00" * 16], "--profile: 'zz' is not a board profile"),
         (["--profile", "pit", "--receiver", "ftp://x"], "give http://HOST:PORT"),
         (["--profile", "pit", "--receiver", "http://127.0.0.1:1"], "give --tenant"),
         (["--profile", "pit", "--receiver", "http://127.0.0.1:1", "--tenant", "A",
-          "--terminal", "T", "--secret", "00", "--count", "0"], "--count must be at least 1"),
+          "--terminal", "T", "--secret", "00" * 16, "--count", "0"], "--count must be at least 1"),
         (["--profile", "pit", "--receiver", "http://127.0.0.1:1", "--tenant", "A",
-          "--terminal", "T", "--secret", "00", "--heap", "lots"], "--heap: 'lots'"),
+          "--terminal", "T", "--secret", "00" * 16, "--heap", "lots"], "--heap: 'lots'"),
     ],
 )  # fmt: skip
 def test_bad_command_lines_get_one_clear_line(capsys, argv, message):
