@@ -429,7 +429,14 @@ class Console:
         say("uplink: delivered=%d last_delivery_s_ago=%s failure_streak=%d"
             % (up.delivered, "never" if last is None else "%d" % ((now_ms - last) // 1000),
                up.failure_streak))  # fmt: skip
-        say("uplink_error: " + _word(up.last_error))
+        failure = up.last_failure
+        if failure is None:
+            say("uplink_error: -")
+        else:  # the newest kind of failure in the streak; its text is in the event log
+            kind, error, code, status = failure
+            code = "-" if code is None else "%d" % code
+            status = "%d" % status if status else "-"
+            say("uplink_error: request=%s error=%s code=%s http=%s" % (kind, error, code, status))
         say("roster: version=%d count=%d" % (loop.roster.version, loop.roster.count))
         say("boot: id=%d up_s=%d" % (t.boot_id, now_ms // 1000))
         detail = board.net_detail() if hasattr(board, "net_detail") else ""

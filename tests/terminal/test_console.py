@@ -90,7 +90,9 @@ def test_status_says_state_mode_clock_journal_uplink_roster_and_faults():
     uplink = fields(out[4])
     assert out[1] == "mode: offline" and int(uplink["failure_streak"]) >= 1
     assert fields(out[3])["unsent"] == "1"
-    assert out[5].startswith("uplink_error: ") and out[5] != "uplink_error: -"
+    error = fields(out[5])
+    assert error["error"] == "no_link" and error["code"] == "-" and error["http"] == "-"
+    assert error["request"] in ("punches", "heartbeat", "hello")
     assert out[8] == "network: no link"
 
 
