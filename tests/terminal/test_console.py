@@ -202,6 +202,17 @@ def test_config_get_set_need_a_login_are_checked_logged_applied_and_kept_across_
     assert "console: double_punch_s: must be within 0..3600" in events(d, eventlog.CONFIG_REJECTED)
     for bad in ("config", "config set", "config set language", "config get a b", "config x"):
         assert d.ask(bad) == ["error: usage: config get [KEY] | config set KEY VALUE"], bad
+    flash = d.loop.config.flash
+    erase = flash.erase
+
+    def worn_out(sector):
+        raise OSError(5, "erase failed")
+
+    flash.erase = worn_out  # a flash fault during the save: refused, nothing changed
+    reply = d.ask("config set language en")
+    assert len(reply) == 1 and reply[0].startswith("error: flash: ")
+    assert d.loop.config["language"] == "ja"
+    flash.erase = erase
     assert d.ask("config set language en") == ['ok: language="en"']
     assert d.ask("config set language en") == ["ok: unchanged"]
     assert d.ask("config set kind_schedule [[6, 0, 1], [18, 30, 2]]")[0].startswith("ok: ")
