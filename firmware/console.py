@@ -429,7 +429,14 @@ class Console:
         say("uplink: delivered=%d last_delivery_s_ago=%s failure_streak=%d"
             % (up.delivered, "never" if last is None else "%d" % ((now_ms - last) // 1000),
                up.failure_streak))  # fmt: skip
-        say("uplink_error: " + _word(up.last_error))
+        failure = up.last_failure
+        if failure is None:
+            say("uplink_error: -")
+        else:  # the newest kind of failure in the streak; its text is in the event log
+            kind, error, code, status = failure
+            code = "-" if code is None else "%d" % code
+            status = "%d" % status if status else "-"
+            say("uplink_error: request=%s error=%s code=%s http=%s" % (kind, error, code, status))
         say("roster: version=%d count=%d" % (loop.roster.version, loop.roster.count))
         say("boot: id=%d up_s=%d" % (t.boot_id, now_ms // 1000))
         detail = board.net_detail() if hasattr(board, "net_detail") else ""
@@ -656,12 +663,18 @@ class Console:
         idm = _idm(words[1])
         if idm is None:
             return self._error(TEXTS["bad_idm"])
-        hold = HOLD_MS
-        if len(words) == 3:
-            hold = _number(words[2], 1, _HOLD_MAX_MS)
-            if hold is None:
-                return self._error(TEXTS["bad_number"] % ("HOLD_MS", 1, _HOLD_MAX_MS))
-        self._answer(self.stimuli.card(idm, hold))
+        hold = self._hold(words, 2)
+        if hold is not None:
+            self._answer(self.stimuli.card(idm, hold))
+
+    def _hold(self, words, at):
+        """HOLD_MS at ``words[at]`` (HOLD_MS when absent), or None with the error said."""
+        if len(words) <= at:
+            return HOLD_MS
+        hold = _number(words[at], 1, _HOLD_MAX_MS)
+        if hold is None:
+            self._error(TEXTS["bad_number"] % ("HOLD_MS", 1, _HOLD_MAX_MS))
+        return hold
 
     def _lift(self, now_ms, words, line):
         if len(words) != 1:
@@ -674,12 +687,9 @@ class Console:
         quality = words[2].lower() if len(words) > 2 else "good"
         if quality not in _QUALITIES:
             return self._error(TEXTS["bad_quality"])
-        hold = HOLD_MS
-        if len(words) == 4:
-            hold = _number(words[3], 1, _HOLD_MAX_MS)
-            if hold is None:
-                return self._error(TEXTS["bad_number"] % ("HOLD_MS", 1, _HOLD_MAX_MS))
-        self._answer(self.stimuli.finger(words[1], quality, hold))
+        hold = self._hold(words, 3)
+        if hold is not None:
+            self._answer(self.stimuli.finger(words[1], quality, hold))
 
     def _enrol(self, now_ms, words, line):
         if len(words) != 3:

@@ -85,7 +85,6 @@ class Uplink:
         self._refusing = False  # the client's gate is refusing commands (logged once)
         self.delivered = 0
         self.last_delivery_ms = None  # when the receiver last acknowledged punches
-        self.last_error = ""  # the log line of the last failed exchange (status displays)
         self.actions = []  # SetRtc, Reboot and redraws for the board
 
     def start(self, now_ms):
@@ -234,7 +233,6 @@ class Uplink:
             streak = self._streak = [out.kind, 0, [], now_ms]
         streak[1] += 1
         streak[3] = now_ms
-        self.last_error = out.log
         key = (out.error, out.code, out.status)
         if key not in streak[2] and len(streak[2]) < _STREAK_KINDS:
             streak[2].append(key)
@@ -244,6 +242,17 @@ class Uplink:
     def failure_streak(self):
         """Failed exchanges in the streak under way (0: requests succeed)."""
         return self._streak[1] if self._streak is not None else 0
+
+    @property
+    def last_failure(self):
+        """(request kind, error class, service code, HTTP status) of the newest kind of failure
+        in the streak under way, or None (status displays; the event log has its text). Kept
+        in the streak, not copied: nothing more stays alive on the heap for it."""
+        streak = self._streak
+        if streak is None or not streak[2]:
+            return None
+        error, code, status = streak[2][-1]
+        return streak[0], error, code, status
 
     def _success(self, now_ms, out):
         """The streak ends when the request that failed succeeds (a good hello between two

@@ -7,13 +7,13 @@ compatible (the tests of tests/terminal/test_console.py run on both runtimes).
 """
 
 from support import IS_MICROPYTHON
+from test_main import FakeBoard
 
 from firmware.main import Loop
 from firmware.terminal import Card, Finger
-from protocol.client import NO_LINK
 from protocol.memstore import MemoryStore
 from protocol.server import Server
-from simulator.door import EPOCH, SECRET, TENANT, TERMINAL, add_employees
+from simulator.door import SECRET, TENANT, TERMINAL, add_employees
 from simulator.norflash import SimulatedNorFlash
 
 PIN = "2468"
@@ -70,21 +70,18 @@ class Stimuli:
         raise PowerCut()
 
 
-class DeskBoard:
+class DeskBoard(FakeBoard):
+    """test_main.py's fake board with a console, stimuli, and a reader and keys fed by them."""
+
     name = "desk"
 
     def __init__(self, server, flashes, boot_id, test_build=True):
-        self.now = 0
-        self.server = server
+        FakeBoard.__init__(self, server, {})
         self.flashes = flashes
         self._boot_id = boot_id
-        self.shown = ((), "")  # type: tuple
+        # The last screen, as hardware/board.py keeps it (FakeBoard keeps a list of them).
+        self.shown = ((), "")  # type: ignore[assignment]
         self.faults = []  # type: list  # what failed since boot (hardware/board.py's)
-        self.beeps = []
-        self.rtc = EPOCH
-        self.network = True
-        self.pending = None
-        self.rebooted = False
         self.events = []  # reader events, one a turn
         self.keys = []
         self.inbox = []  # what console_read returns, one item a call (bytes or None)
@@ -107,29 +104,8 @@ class DeskBoard:
             raise OSError(5, "EIO")
         self.written += data
 
-    def reader_selftest(self):
-        return None
-
-    def ticks_ms(self):
-        return self.now
-
-    def rtc_epoch(self):
-        return self.rtc
-
-    def set_rtc(self, epoch):
-        self.rtc = epoch
-
     def boot_id(self):
         return self._boot_id
-
-    def partitions(self):
-        return self.flashes
-
-    def identity(self):
-        return TENANT, TERMINAL, SECRET
-
-    def entropy(self):
-        return b"\x01\x02"
 
     def reader_poll(self, now):
         return self.events.pop(0) if self.events else None
@@ -138,35 +114,10 @@ class DeskBoard:
         return self.keys.pop(0) if self.keys else None
 
     def show(self, lines, style):
-        self.shown = (tuple(lines), style)
-
-    def beep(self, pattern):
-        self.beeps.append(pattern)
-
-    def led(self, pattern):
-        pass
-
-    def reboot(self):
-        self.rebooted = True
-
-    def net_send(self, data):
-        if not self.network:
-            return NO_LINK
-        self.pending = self.server.handle(data, EPOCH + self.now // 1000)
-        return None
+        self.shown = (tuple(lines), style)  # type: ignore[assignment]
 
     def net_detail(self):
         return "link up" if self.network else "no link"
-
-    def net_poll(self):
-        data, self.pending = self.pending, None
-        return b"" if data is None else data
-
-    def ntp(self):
-        return EPOCH + self.now // 1000 if self.network else None
-
-    def idle(self, ms):
-        self.now += ms
 
 
 def flashes():

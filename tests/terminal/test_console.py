@@ -90,7 +90,9 @@ def test_status_says_state_mode_clock_journal_uplink_roster_and_faults():
     uplink = fields(out[4])
     assert out[1] == "mode: offline" and int(uplink["failure_streak"]) >= 1
     assert fields(out[3])["unsent"] == "1"
-    assert out[5].startswith("uplink_error: ") and out[5] != "uplink_error: -"
+    error = fields(out[5])
+    assert error["error"] == "no_link" and error["code"] == "-" and error["http"] == "-"
+    assert error["request"] in ("punches", "heartbeat", "hello")
     assert out[8] == "network: no link"
 
 
@@ -200,6 +202,17 @@ def test_config_get_set_need_a_login_are_checked_logged_applied_and_kept_across_
     assert "console: double_punch_s: must be within 0..3600" in events(d, eventlog.CONFIG_REJECTED)
     for bad in ("config", "config set", "config set language", "config get a b", "config x"):
         assert d.ask(bad) == ["error: usage: config get [KEY] | config set KEY VALUE"], bad
+    flash = d.loop.config.flash
+    erase = flash.erase
+
+    def worn_out(sector):
+        raise OSError(5, "erase failed")
+
+    flash.erase = worn_out  # a flash fault during the save: refused, nothing changed
+    reply = d.ask("config set language en")
+    assert len(reply) == 1 and reply[0].startswith("error: flash: ")
+    assert d.loop.config["language"] == "ja"
+    flash.erase = erase
     assert d.ask("config set language en") == ['ok: language="en"']
     assert d.ask("config set language en") == ["ok: unchanged"]
     assert d.ask("config set kind_schedule [[6, 0, 1], [18, 30, 2]]")[0].startswith("ok: ")
