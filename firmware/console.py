@@ -51,6 +51,7 @@ OUT_LINES_PER_POLL = const(16)
 LOGIN_IDLE_MS = const(300000)  # a login ends after 5 minutes without a command
 HOLD_MS = const(800)  # a card or finger held this long unless said
 _HOLD_MAX_MS = const(60000)
+_CUT_AFTER_MAX = const(1000)  # flash writes a test may arm a power cut ahead
 JOURNAL_DEFAULT = const(10)
 JOURNAL_MAX = const(100)
 LOG_DEFAULT = const(20)
@@ -87,6 +88,7 @@ TEXTS = {
     "unchanged": "unchanged",
     "rebooting": "rebooting",
     "power_cut": "power cut",
+    "power_cut_armed": "power cut armed: before flash write %d from now",
     "no_key": "unknown key '%s' ('config get' lists them)",
     "bad_number": "%s must be a whole number %d..%d",
     "bad_idm": "IDm must be 16 hex digits",
@@ -119,7 +121,7 @@ _USAGE = {
     "enrol": "enrol PAGE NAME",
     "key": "key NAME",
     "net": "net down|up",
-    "power": "power cut",
+    "power": "power cut [after WRITES]  (WRITES 1..%d)" % _CUT_AFTER_MAX,
 }
 
 # (command, what it does), in the order 'help' lists them; the second list only in a test build.
@@ -144,7 +146,7 @@ HELP_TEST = (
     ("enrol PAGE NAME", "store finger NAME in the module's page PAGE"),
     ("key NAME", "press a key of the board's keymap"),
     ("net down|up", "cut or restore the network"),
-    ("power cut", "cut the power (the reply comes first)"),
+    ("power cut [after N]", "cut the power now (the reply comes first), or at flash write N"),
 )
 
 _TEST_ONLY = ("card", "lift", "finger", "enrol", "key", "net", "power")
@@ -710,8 +712,16 @@ class Console:
         self._answer(self.stimuli.network(words[1].lower() == "up"))
 
     def _power(self, now_ms, words, line):
-        if len(words) != 2 or words[1].lower() != "cut":
+        after = 0
+        if len(words) == 4 and words[2].lower() == "after" and words[3].isdigit():
+            after = int(words[3])
+        if words[1:2] != ["cut"] or not (len(words) == 2 or 1 <= after <= _CUT_AFTER_MAX):
             return self._usage("power")
+        if after:  # armed: the power goes just before the board's Nth flash write from now
+            result = self.stimuli.power_cut(after)
+            if result is not None:
+                return self._error(clean("%s" % result)[:150])
+            return self._ok(TEXTS["power_cut_armed"] % after)
         self._ok(TEXTS["power_cut"])
         self._flush(now_ms)  # the reply goes out before the power does
         result = self.stimuli.power_cut()  # does not return on a virtual board

@@ -221,9 +221,26 @@ class Stimuli:
     def network(self, up):
         return call("stim_network", bool(up))
 
-    def power_cut(self):
+    def power_cut(self, after_writes=0):
+        """Cut the power now, or (``after_writes``) just before the board's Nth flash write
+        from now: a program or an erase of any partition, torn where it falls."""
+        if after_writes:
+            _CUT[0] = after_writes
+            return None
         call("stim_power_cut")
         sys.exit(EXIT_POWER_CUT)
+
+
+_CUT = [0]  # flash writes left before an armed power cut (0: none armed)
+
+
+def _count_write():
+    left = _CUT[0]
+    if left:
+        _CUT[0] = left - 1
+        if left == 1:
+            call("stim_power_cut")
+            sys.exit(EXIT_POWER_CUT)
 
 
 class RemoteEnv:
@@ -307,6 +324,14 @@ class RemoteEnv:
                 def _store(self, addr, data):  # written through: a kill keeps what was written
                     SimulatedNorFlash._store(self, addr, data)
                     self._file.flush()
+
+                def program(self, addr, data):
+                    _count_write()
+                    return SimulatedNorFlash.program(self, addr, data)
+
+                def erase(self, sector):
+                    _count_write()
+                    return SimulatedNorFlash.erase(self, sector)
 
             setup = self.setup
             size = setup["sector_size"]

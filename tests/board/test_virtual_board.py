@@ -229,3 +229,54 @@ def test_bad_command_lines_get_one_clear_line(capsys, argv, message):
     err = capsys.readouterr().err
     assert status == 2 and message in err, err
     assert err.count("\n") == 1
+
+
+def test_power_cut_at_each_flash_write_of_a_tap_loses_no_ok_and_doubles_nothing(
+    tmp_path, store, rx
+):
+    """``power cut after N`` cuts the power just before the board's Nth flash write from now;
+    N = 1..4, and taps of new cards follow until the cut comes (a tap writes the journal's
+    record and its delivery mark, and sometimes an event). After each cut the board boots
+    again; every punch answered OK reaches the receiver once, and nothing else does."""
+    from simulator.vboard.client import ConsoleError
+
+    board = BoardProcess(tmp_path / "b", rx.url, runtime="cpython")
+    answered, tapped = [], []
+    cards = iter(CARDS)
+    try:
+        con = board.console()
+        wait_until(lambda: "roster: version=0" not in " ".join(con.ok("status")))
+        for n in range(1, 5):
+            wait_ready(con)
+            assert con.command(f"power cut after {n}")[1].startswith("ok: power cut armed")
+            cut = False
+            while not cut:
+                card = next(cards)
+                tapped.append(card)
+                con.ok(f"card {card} 300")
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    try:
+                        shown = con.command("screen", 0.5)[0]
+                    except ConsoleError:
+                        cut = True  # no answer: the power is gone, the board boots
+                        break
+                    if shown and shown[0] == "style: ok" and card not in answered:
+                        answered.append(card)
+                    if shown and shown[0] == "style: ready" and card in answered:
+                        break
+                cut = cut or any(f"ready (boot {n + 1}," in x for x in board.lines)
+            board.wait_line(re.compile(rf"ready \(boot {n + 1},"), 60)
+            con.close()
+            con = board.console()
+        con.close()
+        wait_until(lambda: set(answered) <= set(receiver_cards(store)), 60)
+        held = receiver_cards(store)
+        assert len(held) == len(set(held)), held
+        assert set(held) <= set(tapped), held
+        seqs = receiver_seqs(store)
+        assert seqs == list(range(1, len(seqs) + 1)), seqs
+    finally:
+        board.stop()
+    assert answered, "no tap was answered OK"
+    assert len(tapped) > len(answered), "no cut fell inside a tap, before its OK"

@@ -65,7 +65,10 @@ class Stimuli:
         self.board.network = up
         return None
 
-    def power_cut(self):
+    def power_cut(self, after_writes=0):
+        if after_writes:  # armed for a later flash write: the virtual board cuts there
+            self.calls.append(("power_cut_armed", after_writes))
+            return None
         self.calls.append(("power_cut", bytes(self.board.written)))
         raise PowerCut()
 

@@ -435,8 +435,13 @@ def test_bad_input_gets_one_clear_error_and_loses_nothing():
         "key a b": "key NAME",
         "net": "net down|up",
         "net sideways": "net down|up",
-        "power": "power cut",
-        "power on": "power cut",
+        "power": "power cut [after WRITES]  (WRITES 1..1000)",
+        "power on": "power cut [after WRITES]  (WRITES 1..1000)",
+        "power cut after": "power cut [after WRITES]  (WRITES 1..1000)",
+        "power cut after 0": "power cut [after WRITES]  (WRITES 1..1000)",
+        "power cut after 1001": "power cut [after WRITES]  (WRITES 1..1000)",
+        "power cut after x": "power cut [after WRITES]  (WRITES 1..1000)",
+        "power cut later 3": "power cut [after WRITES]  (WRITES 1..1000)",
     }
     for line, text in usage.items():
         assert d.ask(line) == ["error: usage: " + text], line
@@ -514,6 +519,17 @@ def test_power_cut_replies_first_then_cuts_and_nothing_answered_is_lost():
     d.ask("net up")
     d.settle(200)
     assert sorted(d.store.held(TENANT, TERMINAL)) == [1]  # answered offline, kept, delivered
+
+
+def test_a_power_cut_armed_for_a_later_flash_write_is_passed_on_and_the_board_goes_on():
+    d = Desk()
+    d.settle()
+    d.output()
+    assert d.ask("power cut after 3") == ["ok: power cut armed: before flash write 3 from now"]
+    assert d.stimuli.calls[-1] == ("power_cut_armed", 3)
+    d.ask("card %s" % IDM)
+    d.turns(2)
+    assert d.board.shown[1] == "ok"  # the stand-in cuts nothing: the board punches on
 
 
 def test_without_stimuli_the_test_commands_say_not_a_test_build():
