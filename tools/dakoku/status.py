@@ -50,8 +50,10 @@ PARTS = (
     ("finger modules (R503 print, XG vein, hybrid), display (ST7789, Japanese font), keys, "
      "buzzer, LED, RTC, network, power; board profiles (`hardware/`, docs/HARDWARE.md)",
      BUILT, BOARD_NOTE, "issue 19"),
-    ("the firmware as a device on the desk: service console, a virtual board over a pty",
-     NOT_BUILT, "", "issue 20"),
+    ("the firmware as a device on the desk: service console (`firmware/console.py`), a virtual "
+     "board on the real MicroPython with its console on a pty (`dakoku board run`, "
+     "docs/HARDWARE.md)", BUILT, "the console's device stream is tested on stand-ins only",
+     "issue 20"),
     ("simulator proper: virtual terminals, scenarios, conformance suite", NOT_BUILT,
      "`make sim` runs demonstrations of the parts above", "later issues"),
 )  # fmt: skip
