@@ -330,6 +330,8 @@ class BoardWorld:
         self.booted_at: float | None = None  # time.monotonic() of the last ready screen
         self.sockets: list[HostSocket] = []
         self.host_calls = 0
+        self.collections = 0  # the guest's collections (MicroPython), all boots
+        self.free_after_collect = None
 
     # ------------------------------------------------------------------- setup
 
@@ -417,6 +419,7 @@ class BoardWorld:
         table = {
             "setup": self.setup,
             "booted": self._booted,
+            "collected": self._collected,
             "ticks_ms": lambda: self.env.ticks_ms(),
             "sleep_ms": self._sleep_ms,
             "open_bus": self._open_bus,
@@ -457,6 +460,11 @@ class BoardWorld:
         return self.identity[1]
 
     EXIT_STOPPED = EXIT_STOPPED
+
+    def _collected(self, free):
+        """The guest collected between two turns (GUEST_PROGRAM): counted, with the free heap."""
+        self.collections += 1
+        self.free_after_collect = free
 
     def _booted(self, problems):
         self.booted_at = time.monotonic()
@@ -672,6 +680,7 @@ while n != %(turns)d:
     n += 1
     if gc.mem_free() < %(low)d:
         gc.collect()
+        guest.call("collected", gc.mem_free())
 """
 GC_LOW_BYTES = 1024 * 1024  # the guest collects between two turns below this much free heap
 TURN_MS = 20

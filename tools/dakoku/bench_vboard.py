@@ -9,8 +9,11 @@
   ``TAPS`` taps of different cards (each after the screen is back to ready). It includes the
   console's own round trips (``screen`` is asked every 5 ms), so it is an upper bound of the
   firmware's part.
-- ``virtual_board_host_calls_per_s_{…}``: guest-to-host calls per second while idle (the
-  board's bus traffic across the boundary).
+- ``virtual_board_soak_*``: ``SOAK_TURNS`` turns of the BT profile on MicroPython, the idle
+  sleeps skipped (the loop as fast as it goes), against the receiver: whether the guest ended
+  cleanly (``virtual_board_soak_ok``), its collections at module level
+  (``virtual_board_soak_collections``: the interpreter's collector defect, docs/HARDWARE.md),
+  the host calls per turn and the wall time per turn without the idle sleep.
 
 A receiver runs in this process on 127.0.0.1 (SQLite in a temporary directory).
 """
@@ -27,6 +30,7 @@ from pathlib import Path
 
 BOOTS = 3
 TAPS = 8
+SOAK_TURNS = 10000
 _SECRET = "00112233445566778899aabbccddeeff"
 _TERMINALS = {"micropython": "T0001", "cpython": "T0002"}  # one identity per board
 
@@ -96,6 +100,29 @@ def _one_runtime(runtime: str, url: str, base: Path) -> dict:
     }
 
 
+def _soak(url: str, base: Path) -> dict:
+    from simulator.remoteday import parse_receiver_url
+    from simulator.vboard.host import BoardWorld, run_once
+
+    _, host, port = parse_receiver_url(url)
+    world = BoardWorld("bt", base / "soak", host, port, ("ACME01", "T0003", bytes.fromhex(_SECRET)),
+                       log=lambda line: None)  # fmt: skip
+    world._sleep_ms = lambda ms: False  # type: ignore[method-assign]  # as fast as it goes
+    t0 = time.monotonic()
+    try:
+        status = run_once(world, turns=SOAK_TURNS)
+    finally:
+        world.close()
+    took = time.monotonic() - t0
+    return {
+        "virtual_board_soak_turns": SOAK_TURNS,
+        "virtual_board_soak_ok": status == 0,
+        "virtual_board_soak_collections": world.collections,
+        "virtual_board_soak_host_calls_per_turn": round(world.host_calls / SOAK_TURNS, 1),
+        "virtual_board_soak_ms_per_turn": round(took * 1000 / SOAK_TURNS, 2),
+    }
+
+
 def bench_vboard() -> dict:
     from simulator.cloud.service import RunningReceiver
     from simulator.cloud.store import SqlStore
@@ -105,7 +132,7 @@ def bench_vboard() -> dict:
         base = Path(tmp)
         store = SqlStore.open(str(base / "r.db"))
         store.add_tenant("ACME01")
-        for terminal in _TERMINALS.values():
+        for terminal in (*_TERMINALS.values(), "T0003"):
             store.add_terminal("ACME01", terminal, bytes.fromhex(_SECRET))
         for i in range(1, 2 * TAPS + 1):
             store.add_employee("ACME01", f"E{i}", f"社員 {i}", cards=[f"012e4cd2a3b4{i:04x}"])
@@ -113,6 +140,7 @@ def bench_vboard() -> dict:
             with RunningReceiver(store) as rx:
                 for runtime in ("micropython", "cpython"):
                     out.update(_one_runtime(runtime, rx.url, base))
+                out.update(_soak(rx.url, base))
         finally:
             store.close()
     return out
