@@ -49,8 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the receiver's base URL, http://HOST:PORT or https://HOST:PORT "
                    "(default: none, required)")  # fmt: skip
     r.add_argument("--terminal-file", metavar="FILE", action="append",
-                   help="what 'dakoku cloud terminal add' printed, saved to FILE: tenant, terminal "
-                   "and secret; once per board with --count")  # fmt: skip
+                   help="what 'dakoku cloud terminal add' printed, saved to FILE: tenant, "
+                   "terminal and secret; give it once per board with --count (default: "
+                   "--tenant, --terminal, --secret)")  # fmt: skip
     r.add_argument("--tenant", help="tenant code (default: from --terminal-file)")
     r.add_argument("--terminal", help="terminal ID (default: from --terminal-file)")
     r.add_argument("--secret", metavar="HEX",
