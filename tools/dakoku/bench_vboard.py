@@ -20,10 +20,7 @@ A receiver runs in this process on 127.0.0.1 (SQLite in a temporary directory).
 
 from __future__ import annotations
 
-import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,49 +32,26 @@ _SECRET = "00112233445566778899aabbccddeeff"
 _TERMINALS = {"micropython": "T0001", "cpython": "T0002"}  # one identity per board
 
 
-def _start(board_dir: Path, url: str, runtime: str) -> tuple[subprocess.Popen, str, float]:
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dakoku.cli", "board", "run", "--profile", "pit", "--receiver",
-         url, "--tenant", "ACME01", "--terminal", _TERMINALS[runtime], "--secret", _SECRET,
-         "--runtime", runtime, "--dir", str(board_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    console = ""
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        m = re.search(r"console (/dev/\S+),", line)
-        if m:
-            console = m.group(1)
-        if "ready (boot" in line:
-            return proc, console, time.monotonic() - t0
-    raise RuntimeError(f"the board stopped before it was ready (status {proc.wait()})")
+def _start(board_dir: Path, url: str, runtime: str):
+    from simulator.vboard.launch import BoardProcess
 
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    return BoardProcess(board_dir, url, "ACME01", _TERMINALS[runtime], bytes.fromhex(_SECRET),
+                        runtime=runtime)  # fmt: skip
 
 
 def _one_runtime(runtime: str, url: str, base: Path) -> dict:
-    from simulator.vboard.client import Console
 
     boots = []
-    proc = None
+    board = None
     for _ in range(BOOTS):
-        if proc is not None:
-            _stop(proc)
-        proc, console, took = _start(base / runtime, url, runtime)
-        boots.append(took)
-    assert proc is not None
+        if board is not None:
+            board.stop()
+        board = _start(base / runtime, url, runtime)
+        boots.append(board.ready_s)
+    assert board is not None
     taps = []
     try:
-        with Console(console) as con:
-            con.drain(0.1)
+        with board.console() as con:
             deadline = time.monotonic() + 60
             while "roster: version=0" in " ".join(con.ok("status")):
                 if time.monotonic() > deadline:
@@ -92,7 +66,7 @@ def _one_runtime(runtime: str, url: str, base: Path) -> dict:
                     raise RuntimeError(f"tap {i + 1} was answered {shown!r}")
                 taps.append((time.monotonic() - t0) * 1000)
     finally:
-        _stop(proc)
+        board.stop()
     return {
         f"virtual_board_boot_s_{runtime}": round(statistics.median(boots), 2),
         f"virtual_board_tap_ms_{runtime}": round(statistics.median(taps), 1),

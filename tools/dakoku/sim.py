@@ -294,6 +294,14 @@ def run_demonstrations() -> int:
     pngs = [feedback_png(SIM_OUTPUT, p) for p in (PIT, BT)]
     print("  each board's last feedback screen, as its ST7789 showed it: " + ", ".join(pngs))
     status = status or (0 if boards_ok else 1)
+    print()
+    print("The real firmware as a board on the desk (dakoku board run): the BT board on the real")
+    print("MicroPython, its chips simulated byte by byte, its flash in files, real TCP to a")
+    print("receiver, its service console on a pty (simulator/vboard/, docs/HARDWARE.md):")
+    from simulator.vboard.demo import desk_board
+
+    desk_ok = desk_board(printer=lambda line: print("  " + line, flush=True))
+    status = status or (0 if desk_ok else 1)
     csv_path = os.path.join(SIM_OUTPUT, "punches.csv")
     with open(csv_path, "w", encoding="utf-8", newline="") as fh:
         fh.write(result.csv)
