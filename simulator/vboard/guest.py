@@ -26,6 +26,8 @@ from binascii import hexlify, unhexlify
 
 import host
 
+from simulator.parts.network import NetworkModule as _SimNetworkModule
+
 EXIT_REBOOT = 3  # the guest's exit status when the firmware reboots the board
 EXIT_POWER_CUT = 4  # ... when the console's test-build "power cut" cuts its power
 EXIT_STOPPED = 5  # ... when the host stops the board (Ctrl-C)
@@ -125,28 +127,18 @@ class _Iface:
         return call("link_up")
 
     def status(self, param=None):
-        return call("link_status", self.kind)
+        return call("link_status", self.kind)  # the host answers with those constants
 
     def ifconfig(self):
         return ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1")
 
 
-class NetworkModule:
-    """The constants of MicroPython's network module (simulator/parts/network.py's values)."""
+class NetworkModule(_SimNetworkModule):
+    """MicroPython's network module: the ESP32 port's constants (simulator/parts/network.py),
+    the interfaces up or down as the host's link is."""
 
-    STA_IF = 0
-    STAT_IDLE = 1000
-    STAT_CONNECTING = 1001
-    STAT_GOT_IP = 1010
-    STAT_NO_AP_FOUND = 201
-    STAT_WRONG_PASSWORD = 202
-    STAT_CONNECT_FAIL = 203
-    ETH_INITIALIZED = 0
-    ETH_STARTED = 1
-    ETH_STOPPED = 2
-    ETH_CONNECTED = 3
-    ETH_DISCONNECTED = 4
-    ETH_GOT_IP = 5
+    def __init__(self):
+        pass
 
     def WLAN(self, interface=0):
         return _Iface("wlan")

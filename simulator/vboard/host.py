@@ -518,9 +518,11 @@ class BoardWorld:
         return got
 
     def _link_status(self, kind):
+        from simulator.parts.network import NetworkModule as N
+
         if kind == "wlan":
-            return 1010 if self.link else 201  # STAT_GOT_IP / STAT_NO_AP_FOUND
-        return 5 if self.link else 4  # ETH_GOT_IP / ETH_DISCONNECTED
+            return N.STAT_GOT_IP if self.link else N.STAT_NO_AP_FOUND
+        return N.ETH_GOT_IP if self.link else N.ETH_DISCONNECTED
 
     def _getaddrinfo(self, host, port, kind):
         if kind == 2:  # UDP: the board asks for NTP; the desk answers from the host's clock

@@ -315,5 +315,6 @@ def run_demonstrations() -> int:
         print("  " + line)
     print()
     print("The simulator proper is not built yet; make sim grows with each issue that lands.")
-    print("To point the simulated terminal at a receiver of your own: dakoku sim --help.")
+    print("To point the simulated terminal at a receiver of your own: dakoku sim --help; to run")
+    print("a board on the desk and talk to its console: dakoku board run --help.")
     return status
