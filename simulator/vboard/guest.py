@@ -76,8 +76,8 @@ def _decode(v):
 
 
 def _raise(err):
-    if err["x"] == "OSError":
-        raise OSError(err["e"])
+    if err["x"] == "OSError":  # with the host's words where they say more than the errno
+        raise OSError(err["e"], err["m"]) if err.get("m") else OSError(err["e"])
     if err["x"] == "ValueError":
         raise ValueError(err["m"])
     raise HostError(err["x"] + ": " + err["m"])

@@ -280,3 +280,35 @@ def test_power_cut_at_each_flash_write_of_a_tap_loses_no_ok_and_doubles_nothing(
         board.stop()
     assert answered, "no tap was answered OK"
     assert len(tapped) > len(answered), "no cut fell inside a tap, before its OK"
+
+
+def test_https_receiver_trusted_with_cafile_and_refused_without(tmp_path, store, certificate):
+    """TLS by the host's ssl on the board's socket: with the receiver's CA (--cafile) the punch
+    is delivered; without it the handshake fails, the board says why and punches offline."""
+    import ssl
+
+    key, cert = certificate()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with receiver(store, ssl_context=context) as tls:
+        assert tls.url.startswith("https://")
+        untrusted = BoardProcess(tmp_path / "u", tls.url, terminal="T0002", runtime="micropython")
+        try:
+            with untrusted.console() as con:
+                shown = tap(con, CARDS[5])
+                assert shown[0] in ("style: ok", "style: offline"), shown
+                network = wait_until(lambda: [x for x in con.ok("status")
+                                              if x.startswith("network: TLS")], 30)  # fmt: skip
+                assert "CERTIFICATE_VERIFY_FAILED" in network[0], network
+                assert "sent=no" in con.ok("journal")[0]
+        finally:
+            untrusted.stop()
+        board = BoardProcess(tmp_path / "b", tls.url, runtime="micropython",
+                             extra=("--cafile", cert))  # fmt: skip
+        try:
+            with board.console() as con:
+                tap(con, CARDS[6])
+            wait_until(lambda: receiver_cards(store) == [CARDS[6]], 30)
+        finally:
+            board.stop()
+    assert receiver_cards(store, "T0002") == []

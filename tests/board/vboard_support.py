@@ -25,8 +25,8 @@ def make_store(path: Path, terminals=("T0001",)) -> SqlStore:
     return store
 
 
-def receiver(store: SqlStore, port: int = 0) -> RunningReceiver:
-    return RunningReceiver(store, port=port)
+def receiver(store: SqlStore, port: int = 0, **kwargs) -> RunningReceiver:
+    return RunningReceiver(store, port=port, **kwargs)
 
 
 class BoardProcess(_BoardProcess):
