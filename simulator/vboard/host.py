@@ -298,6 +298,7 @@ class BoardWorld:
         runtime: str = "micropython",
         log: Callable[[str], None] = print,
         heap: str = "4M",
+        settings: dict | None = None,
     ):
         if profile not in PROFILE_NAMES:
             raise BoardError(f"--profile: {profile!r} is not a board profile (pit or bt)")
@@ -316,7 +317,7 @@ class BoardWorld:
             self.board_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise BoardError(f"cannot make the board's directory {board_dir}: {e.strerror}") from e
-        self._provision()
+        self._provision(settings or {})
         self.env = SimEnv(self.profile, _no_service, int(time.time()), identity=identity,
                           flash_sectors=(1,) * 5)  # fmt: skip
         self.t0 = time.monotonic()
@@ -335,19 +336,29 @@ class BoardWorld:
 
     # ------------------------------------------------------------------- setup
 
-    def _provision(self) -> None:
-        """A factory-fresh BT board is provisioned to take a card or a finger, as an installer
-        does (the terminal's default is the card alone)."""
+    def _provision(self, settings: dict) -> None:
+        """Provision the configuration before the boot, as an installer does: a factory-fresh
+        BT board takes a card or a finger (the terminal's default is the card alone), and
+        ``settings`` (``--set KEY=VALUE``) are applied, checked as a service change is, the
+        configuration's version kept. A refused value is a BoardError naming the key."""
         config = self.board_dir / "config.bin"
-        if config.exists() or "finger" not in self.profile["parts"]:
+        values = {}
+        if not config.exists() and "finger" in self.profile["parts"]:
+            values["identify_mode"] = "card_or_finger"
+        values.update(settings)
+        if not values:
             return
         from firmware.config import Config
 
         flash = SimulatedNorFlash(SECTOR_SIZE, dict(PARTITIONS)["config"], path=str(config))
         try:
-            Config(flash).apply(0, {"identify_mode": "card_or_finger"})
+            cfg = Config(flash)
+            cfg.load()
+            problem = cfg.apply(cfg.version, values)
         finally:
             flash.close()
+        if problem:
+            raise BoardError(f"--set {problem}")
 
     def next_boot(self) -> None:
         """Before each guest run: a new boot ID; the parts power up again in the same world

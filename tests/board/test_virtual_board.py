@@ -116,14 +116,19 @@ def test_killed_at_random_moments_of_a_stream_of_taps_no_ok_is_lost_or_doubled(t
 
 
 def test_bad_console_input_leaves_the_board_punching(tmp_path, store, rx):
-    board = BoardProcess(tmp_path / "b", rx.url, runtime="micropython")
+    board = BoardProcess(tmp_path / "b", rx.url, runtime="micropython",
+                         extra=("--set", "service_pin=4321"))  # fmt: skip
     try:
         with board.console() as con:
             assert con.command(b"x" * 300)[1] == "error: line too long (max 200)"
             assert con.command(b"\xff\xfe\x00\x1b[2J")[1] == "error: not text"
             assert con.command("frobnicate")[1].startswith("error: unknown command 'frobnicate'")
             assert con.command("config set feedback_ms 500")[1].startswith("error:")
-            assert con.command("login 0000")[1].startswith("error:")
+            assert con.command("login 0000")[1] == "error: wrong PIN (2 tries left before a lock)"
+            assert con.command("config set feedback_ms 500")[1].startswith("error:")
+            assert con.command("login 4321")[1].startswith("ok: logged in")
+            assert con.command("config set feedback_ms 500")[1] == "ok: feedback_ms=500"
+            assert "feedback_ms=500" in con.ok("config get feedback_ms")
             con.write(b"stat")  # a command cut off: the console is closed mid-line
         time.sleep(0.3)  # a person (or a tool) opening it again
         with board.console() as con:
@@ -222,10 +227,15 @@ def _fleet(base):
           "--terminal", "T", "--secret", "00" * 16, "--count", "0"], "--count must be at least 1"),
         (["--profile", "pit", "--receiver", "http://127.0.0.1:1", "--tenant", "A",
           "--terminal", "T", "--secret", "00" * 16, "--heap", "lots"], "--heap: 'lots'"),
+        (["--profile", "pit", "--receiver", "http://127.0.0.1:1", "--tenant", "A",
+          "--terminal", "T", "--secret", "00" * 16, "--set", "pin"], "--set 'pin': give KEY=VALUE"),
+        (["--profile", "pit", "--receiver", "http://127.0.0.1:1", "--tenant", "A",
+          "--terminal", "T", "--secret", "00" * 16, "--set", "feedback_ms=soon", "--dir", "{tmp}"],
+         "--set feedback_ms: must be a whole number"),
     ],
 )  # fmt: skip
-def test_bad_command_lines_get_one_clear_line(capsys, argv, message):
-    status = main(["board", "run", *argv])
+def test_bad_command_lines_get_one_clear_line(capsys, tmp_path, argv, message):
+    status = main(["board", "run", *[a.replace("{tmp}", str(tmp_path)) for a in argv]])
     err = capsys.readouterr().err
     assert status == 2 and message in err, err
     assert err.count("\n") == 1

@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--production", action="store_true",
                    help="a production build: the console has no test stimuli (card, finger, "
                    "key, net, power cut)")  # fmt: skip
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings",
+                   help="provision a configuration key before the boot, checked as a service "
+                   "change (docs/CONFIGURATION.md), VALUE as JSON or a word: --set "
+                   "service_pin=4321 --set feedback_ms=500 (default: none; give it again for "
+                   "more)")  # fmt: skip
     r.add_argument("--heap", default="4M", metavar="SIZE",
                    help="the MicroPython guest's heap")  # fmt: skip
     return p
@@ -109,6 +114,23 @@ def _identities(args: argparse.Namespace) -> list[tuple[str, str, bytes]]:
     return [(tenant, _numbered(terminal, i), secret) for i in range(args.count)]
 
 
+def _settings(items: list[str]) -> dict:
+    """``KEY=VALUE`` pairs; VALUE is JSON (``500``, ``true``, ``[[5,0,1]]``) or else a word."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: give KEY=VALUE, e.g. service_pin=4321")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        if key == "service_pin" and not isinstance(value, str):
+            value = text  # digits are the PIN's text, not a number
+        out[key] = value
+    return out
+
+
 def _check_receiver(host: str, port: int, url: str) -> None:
     try:
         with socket.create_connection((host, port), timeout=1.0):
@@ -138,6 +160,10 @@ def main(argv: list[str]) -> int:
         return _fail(f"--heap: {args.heap!r} is not a size like 4M or 512K")
     if args.cafile and not os.path.isfile(args.cafile):
         return _fail(f"--cafile: cannot read {args.cafile}")
+    try:
+        args.settings = _settings(args.settings or [])
+    except ValueError as e:
+        return _fail(str(e))
     if len(identities) > 1:
         return _many(args, identities)
     tenant, terminal, secret = identities[0]
@@ -155,7 +181,8 @@ def _one(args, scheme, host, port, identity, board_dir: Path) -> int:
     try:
         world = BoardWorld(args.profile, board_dir, host, port, identity, tls=scheme == "https",
                            cafile=args.cafile, test_build=not args.production,
-                           runtime=args.runtime, log=log, heap=args.heap)  # fmt: skip
+                           runtime=args.runtime, log=log, heap=args.heap,
+                           settings=args.settings)  # fmt: skip
     except BoardError as e:
         return _fail(str(e))
     world.started = started
@@ -196,6 +223,8 @@ def _many(args, identities) -> int:
         base += ["--cafile", args.cafile]
     if args.production:
         base.append("--production")
+    for key, value in args.settings.items():
+        base += ["--set", f"{key}={json.dumps(value, ensure_ascii=False)}"]
     for tenant, terminal, secret in identities:
         board_dir = os.path.join(args.dir, f"{tenant}-{terminal}") if args.dir else None
         cmd = [*base, "--tenant", tenant, "--terminal", terminal, "--secret", secret.hex()]
