@@ -182,6 +182,32 @@ def test_power_cut_reboot_and_network_stimuli(tmp_path, store, rx):
         board.stop()
 
 
+def test_bt_board_a_finger_and_a_key_through_the_console(tmp_path, store, rx):
+    """The finger stimuli reach the simulated R503 behind the real driver, a key the real key
+    matrix: a finger enrolled on page 3 punches employee E3; the "in" key makes the next card
+    tap a clock-in."""
+    board = BoardProcess(tmp_path / "b", rx.url, profile="bt", runtime="micropython")
+    try:
+        with board.console() as con:
+            wait_until(lambda: "roster: version=0" not in " ".join(con.ok("status")))
+            assert con.ok("enrol 3 e3-right-index") == []
+            assert con.ok("finger e3-right-index good 1500") == []
+            shown = con.wait_screen(lambda s: s[0] != "style: ready", 20)
+            assert shown[0] == "style: ok" and "line: 社員 3" in shown, shown
+            wait_ready(con)
+            assert con.command("key sideways")[1].startswith("error:")
+            assert con.ok("key in") == []
+            time.sleep(0.3)
+            shown = tap(con, CARDS[7])
+            assert shown[0] == "style: ok", shown
+            journal = con.ok("journal")
+            assert "method=finger" in journal[0] and "who=E3" in journal[0], journal
+            assert "kind=clock_in" in journal[1] and CARDS[7] in journal[1], journal
+        wait_until(lambda: len(receiver_seqs(store)) == 2)
+    finally:
+        board.stop()
+
+
 def test_two_boards_at_once_each_with_its_identity_flash_and_pty(tmp_path, store, rx, capsys):
     import subprocess
     import sys

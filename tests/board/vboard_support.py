@@ -21,7 +21,9 @@ def make_store(path: Path, terminals=("T0001",)) -> SqlStore:
     for t in terminals:
         store.add_terminal("ACME01", t, SECRET)
     for i, card in enumerate(CARDS, 1):
-        store.add_employee("ACME01", f"E{i}", f"社員 {i}", cards=[card])
+        store.add_employee(
+            "ACME01", f"E{i}", f"社員 {i}", cards=[card], fingers=[i] if i <= 5 else []
+        )  # finger ID = the R503's page
     return store
 
 
