@@ -33,6 +33,7 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
+import firmware.main as _main
 from hardware import profiles
 from simulator.norflash import SimulatedNorFlash
 from simulator.parts.board import FONT_FILE, SimEnv, font_file
@@ -332,7 +333,6 @@ class BoardWorld:
         self.sockets: list[HostSocket] = []
         self.host_calls = 0
         self.collections = 0  # the guest's collections (MicroPython), all boots
-        self.free_after_collect = None
 
     # ------------------------------------------------------------------- setup
 
@@ -472,10 +472,9 @@ class BoardWorld:
 
     EXIT_STOPPED = EXIT_STOPPED
 
-    def _collected(self, free):
-        """The guest collected between two turns (GUEST_PROGRAM): counted, with the free heap."""
+    def _collected(self):
+        """The guest collected between two turns (GUEST_PROGRAM): counted."""
         self.collections += 1
-        self.free_after_collect = free
 
     def _booted(self, problems):
         self.booted_at = time.monotonic()
@@ -550,8 +549,8 @@ class BoardWorld:
         if kind == 2:
             return self._handle(HostNtp())
         s = HostSocket(self)
+        self.sockets = [x for x in self.sockets if not x.broken]  # the closed ones go
         self.sockets.append(s)
-        self.sockets = [x for x in self.sockets if not x.broken][-8:]
         return self._handle(_SocketCalls(s))
 
     def _tls_wrap(self, handle, server_hostname, cadata):
@@ -693,10 +692,10 @@ while n != %(turns)d:
     n += 1
     if gc.mem_free() < %(low)d:
         gc.collect()
-        guest.call("collected", gc.mem_free())
+        guest.call("collected")
 """
 GC_LOW_BYTES = 1024 * 1024  # the guest collects between two turns below this much free heap
-TURN_MS = 20
+TURN_MS = _main.TURN_MS  # firmware/main.py's turn
 
 
 class GuestStopped(Exception):
@@ -729,6 +728,8 @@ def run_once(world: BoardWorld, turns: int = -1) -> int:
     if world.runtime == "cpython":
         sys.modules["host"] = _cpython_host_module(functions)
         import simulator.vboard.guest as guest
+
+        guest.host = sys.modules["host"]  # this world's calls (an earlier import bound another)
 
         try:
             loop, board = guest.boot()

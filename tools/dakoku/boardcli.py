@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -177,7 +176,6 @@ def _one(args, scheme, host, port, identity, board_dir: Path) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    started = time.monotonic()
     try:
         world = BoardWorld(args.profile, board_dir, host, port, identity, tls=scheme == "https",
                            cafile=args.cafile, test_build=not args.production,
@@ -185,7 +183,6 @@ def _one(args, scheme, host, port, identity, board_dir: Path) -> int:
                            settings=args.settings)  # fmt: skip
     except BoardError as e:
         return _fail(str(e))
-    world.started = started
     state = {
         "tenant": identity[0],
         "terminal": identity[1],
