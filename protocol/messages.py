@@ -58,9 +58,12 @@ def _member(obj, key, path, required, kind, kind_text):
 
 
 def get_int(obj, key, path, lo=0, hi=MAX_SEQ, required=True, default=None):
-    """``obj[key]`` as an int in [lo, hi]; bools and floats are refused."""
+    """``obj[key]`` as an int in [lo, hi]; bools, floats and an explicit null are refused (an
+    optional integer is left out, never null: protocol/openapi.json)."""
     value = _member(obj, key, path, required, int, "must be an integer")
     if value is None:
+        if key in obj:
+            _bad(path + key, "must be an integer")
         return default
     if value < lo or value > hi:
         _bad(path + key, "out of range %d..%d" % (lo, hi))

@@ -205,3 +205,19 @@ def test_hostile_roster_pages_are_refused_naming_the_field():
     ]
     for body, field in cases:
         assert field_error(messages.decode_roster_reply, body)[0] == field, body
+
+
+def test_an_optional_integer_sent_as_null_is_refused_naming_it():
+    """An optional integer is left out, never null (protocol/openapi.json): schemathesis found
+    the receiver taking ``"f": null`` in a punch and ``"time": null`` in hello's clock as if
+    they were absent (tests/cloud/test_fuzz.py, a fresh clone's run)."""
+    item = '{"seq":5,"up":31386,"boot":0,"k":0,"m":1,"cred":"00","f":null}'
+    field, text = field_error(messages.decode_batch, ('{"punches":[%s]}' % item).encode(), 10)
+    assert field == "punches[0].f" and "must be an integer" in text, (field, text)
+    hello = (b'{"fw":"0.1.0","board":"b","roster":0,"cfg":0,'
+             b'"clock":{"synced":false,"time":null,"boot":1,"up":5},'
+             b'"journal":{"next":1,"unsent":0,"cap":10}}')  # fmt: skip
+    field, text = field_error(messages.decode_hello, hello)
+    assert field.endswith("time") and "must be an integer" in text, (field, text)
+    left_out = hello.replace(b'"time":null,', b"")
+    assert messages.decode_hello(left_out)["clock"]["time"] is None
