@@ -45,12 +45,15 @@ def _bad(path, text):
     raise ProtocolError(MALFORMED, path + ": " + text, path)
 
 
-def _member(obj, key, path, required, kind, kind_text):
-    """``obj[key]`` checked against ``kind``; None when absent and not required."""
+def _member(obj, key, path, required, kind, kind_text, nullable=False):
+    """``obj[key]`` checked against ``kind``; None when absent and not required. An optional
+    member is left out, never null (PRT-MSG-1), unless ``nullable`` (roster's ``next``)."""
     value = obj.get(key)
     if value is None:
         if required:
             _bad(path + key, "required")
+        if not nullable and key in obj:
+            _bad(path + key, kind_text)
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         _bad(path + key, kind_text)
@@ -58,20 +61,17 @@ def _member(obj, key, path, required, kind, kind_text):
 
 
 def get_int(obj, key, path, lo=0, hi=MAX_SEQ, required=True, default=None):
-    """``obj[key]`` as an int in [lo, hi]; bools, floats and an explicit null are refused (an
-    optional integer is left out, never null: protocol/openapi.json)."""
+    """``obj[key]`` as an int in [lo, hi]; bools, floats and null are refused."""
     value = _member(obj, key, path, required, int, "must be an integer")
     if value is None:
-        if key in obj:
-            _bad(path + key, "must be an integer")
         return default
     if value < lo or value > hi:
         _bad(path + key, "out of range %d..%d" % (lo, hi))
     return value
 
 
-def get_str(obj, key, path, max_len=MAX_TEXT, required=True, default=None):
-    value = _member(obj, key, path, required, str, "must be a string")
+def get_str(obj, key, path, max_len=MAX_TEXT, required=True, default=None, nullable=False):
+    value = _member(obj, key, path, required, str, "must be a string", nullable)
     if value is None:
         return default
     if len(value) > max_len:
@@ -569,7 +569,7 @@ def decode_roster_reply(body, max_employees=1000):
         "full": get_bool(obj, "full", "", False, False),
         "upsert": upsert,
         "delete": delete,
-        "next": get_str(obj, "next", "", 32, False, None),
+        "next": get_str(obj, "next", "", 32, False, None, True),  # null ends a fetch
     }
 
 

@@ -221,3 +221,8 @@ def test_an_optional_integer_sent_as_null_is_refused_naming_it():
     assert field.endswith("time") and "must be an integer" in text, (field, text)
     left_out = hello.replace(b'"time":null,', b"")
     assert messages.decode_hello(left_out)["clock"]["time"] is None
+    for name in (b"fw", b"board"):  # a string left out is "required"; null is not a string
+        nulled = hello.replace(b'"' + name + b'":"', b'"' + name + b'":null,"x":"')
+        assert field_error(messages.decode_hello, nulled)[0] == name.decode()
+    page = b'{"time":1795000000,"version":3,"full":true,"upsert":[],"delete":[],"next":null}'
+    assert messages.decode_roster_reply(page)["next"] is None  # roster's next: null ends a fetch
